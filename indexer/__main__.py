@@ -1,0 +1,65 @@
+"""Command line: `python -m indexer build ...` and `python -m indexer demo-gallery ...`."""
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from indexer.build import BuildConfig, build_index
+from indexer.demo import write_demo_gallery
+from models.checkpoint import DEFAULT_CHECKPOINT
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m indexer", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    build = commands.add_parser("build", help="embed a gallery and write an index directory")
+    build.add_argument("--gallery", type=Path, required=True, help="folder of images (recursive)")
+    build.add_argument(
+        "--model", type=Path, default=DEFAULT_CHECKPOINT, help="checkpoint directory"
+    )
+    build.add_argument("--keep", type=int, default=64, help="importance-ordered dimensions to keep")
+    build.add_argument("--out", type=Path, default=Path("index"), help="index directory to write")
+    build.add_argument("--batch-size", type=int, default=256)
+    build.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    build.add_argument(
+        "--workers", type=int, default=2, help="DataLoader processes that decode images"
+    )
+
+    demo = commands.add_parser("demo-gallery", help="write Fashion-MNIST images as PNG files")
+    demo.add_argument("--out", type=Path, default=Path("imgs"))
+    demo.add_argument("--split", choices=["train", "test"], default="test")
+    demo.add_argument("--count", type=int, default=2000)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "build":
+            summary = build_index(
+                BuildConfig(
+                    gallery=args.gallery,
+                    model=args.model,
+                    out=args.out,
+                    keep=args.keep,
+                    batch_size=args.batch_size,
+                    device=args.device,
+                    workers=args.workers,
+                )
+            )
+            print(
+                f"indexed {summary.count} images, skipped {summary.skipped}, "
+                f"in {summary.seconds:.1f} s ({summary.images_per_second:.0f} images/s) "
+                f"-> {args.out}"
+            )
+        else:
+            written = write_demo_gallery(args.out, split=args.split, count=args.count)
+            print(f"wrote {written} Fashion-MNIST images to {args.out}")
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

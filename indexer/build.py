@@ -1,0 +1,134 @@
+"""Building an index: walk the gallery, embed in batches, keep the top dimensions, write."""
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from indexer.gallery import GalleryImages, collate_decoded
+from indexer.index_dir import check_replaceable, write_index
+from models.checkpoint import CONFIG_FILE, load_checkpoint
+from models.device import resolve_device
+from models.imagefiles import list_image_files
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """What to index, with which model, how many dimensions to keep, and where to write it."""
+
+    gallery: Path
+    model: Path
+    out: Path
+    keep: int = 64
+    batch_size: int = 256
+    device: str = "auto"
+    workers: int = 2
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    count: int
+    skipped: int
+    seconds: float
+
+    @property
+    def images_per_second(self) -> float:
+        return (self.count + self.skipped) / max(self.seconds, 1e-9)
+
+
+def build_index(config: BuildConfig) -> BuildSummary:
+    """Embed every image under `config.gallery` and write the index to `config.out`."""
+    if not config.gallery.is_dir():
+        raise ValueError(f"gallery {config.gallery} is not a directory")
+    if config.keep < 1:
+        raise ValueError(f"--keep must be at least 1, got {config.keep}")
+    if config.batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, got {config.batch_size}")
+    check_replaceable(config.out)
+    encoder, model_config = load_checkpoint(config.model)
+    dim = encoder.config.embedding_dim
+    if config.keep > dim:
+        raise ValueError(f"--keep {config.keep} is larger than the model's {dim} dimensions")
+    files = list_image_files(config.gallery)
+    if not files:
+        raise ValueError(
+            f"no image files found in {config.gallery} (looked for JPEG, PNG, WebP, BMP, GIF, TIFF)"
+        )
+
+    device = resolve_device(config.device)
+    encoder = encoder.to(device, memory_format=torch.channels_last)
+    relative = [path.relative_to(config.gallery).as_posix() for path in files]
+    loader = DataLoader(
+        GalleryImages(files, encoder.config),
+        batch_size=config.batch_size,
+        num_workers=config.workers,
+        collate_fn=collate_decoded,
+        pin_memory=device.type == "cuda",
+    )
+    started = time.perf_counter()
+    rows: list[np.ndarray] = []
+    kept_positions: list[int] = []
+    skipped: list[dict] = []
+    with tqdm(total=len(files), desc="indexing", unit="img") as progress:
+        for batch in loader:
+            for position, reason in batch["failures"]:
+                skipped.append({"path": relative[position], "reason": reason})
+                logger.warning("skipped %s: %s", relative[position], reason)
+            if batch["inputs"] is not None:
+                inputs = batch["inputs"].to(device, non_blocking=True)
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(
+                    device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"
+                ):
+                    embedded = encoder.embed(inputs)
+                rows.append(embedded[:, : config.keep].cpu().numpy())
+                kept_positions.extend(batch["positions"])
+            progress.update(len(batch["positions"]) + len(batch["failures"]))
+            progress.set_postfix(skipped=len(skipped))
+    seconds = time.perf_counter() - started
+    if not kept_positions:
+        raise ValueError(f"none of the {len(files)} image files in {config.gallery} could be read")
+
+    vectors = np.concatenate(rows).astype(np.float32)
+    importance = model_config["importance"]
+    order = model_config["importance_order"]
+    manifest = {
+        "model": {
+            "id": model_config["id"],
+            "weights_sha256": model_config["weights_sha256"],
+            "config_sha256": hashlib.sha256((config.model / CONFIG_FILE).read_bytes()).hexdigest(),
+            "loss": model_config["training"].get("loss"),
+            "embedding_dim": dim,
+        },
+        "keep": config.keep,
+        "count": len(kept_positions),
+        "importance": [importance[j] for j in order[: config.keep]],
+        "metric": "cosine over the first k importance-ordered dimensions",
+        "index_type": "flat",
+        "gallery": str(config.gallery.resolve()),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "skipped": skipped,
+        "build": {
+            "seconds": round(seconds, 2),
+            "images_per_second": round(len(files) / max(seconds, 1e-9), 1),
+            "device": device.type,
+            "batch_size": config.batch_size,
+        },
+    }
+    write_index(
+        config.out,
+        vectors=vectors,
+        ids=[relative[position] for position in kept_positions],
+        manifest=manifest,
+        model_dir=config.model,
+    )
+    return BuildSummary(count=len(kept_positions), skipped=len(skipped), seconds=seconds)

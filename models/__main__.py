@@ -1,0 +1,127 @@
+"""Command line: `python -m models train ...` and `python -m models evaluate ...`."""
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from models.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from models.config import EncoderConfig
+from models.losses import LOSSES
+from models.train import TrainConfig, train
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m models", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train_parser = commands.add_parser("train", help="train an encoder self-supervised")
+    train_parser.add_argument(
+        "--data", default="fashion-mnist", help="'fashion-mnist' or an image folder"
+    )
+    train_parser.add_argument("--loss", choices=sorted(LOSSES), default="tricl")
+    train_parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    train_parser.add_argument(
+        "--out", type=Path, required=True, help="checkpoint directory to write"
+    )
+    train_parser.add_argument("--seed", type=int, default=0)
+    train_parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    train_parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    train_parser.add_argument("--lr", type=float, default=TrainConfig.learning_rate)
+    train_parser.add_argument("--embedding-dim", type=int, default=EncoderConfig.embedding_dim)
+    train_parser.add_argument(
+        "--image-size", type=int, default=None, help="input side (folder data)"
+    )
+    train_parser.add_argument(
+        "--channels", type=int, choices=[1, 3], default=None, help="folder data"
+    )
+
+    evaluate_parser = commands.add_parser("evaluate", help="P@10 on Fashion-MNIST at each budget")
+    evaluate_parser.add_argument("--model", type=Path, default=DEFAULT_CHECKPOINT)
+    evaluate_parser.add_argument("--budgets", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64])
+    evaluate_parser.add_argument("--queries", type=int, default=10000, help="first N test images")
+    evaluate_parser.add_argument("--json", type=Path, default=None, help="also write results here")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "train":
+            return _train(args)
+        return _evaluate(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _train(args: argparse.Namespace) -> int:
+    encoder_config = EncoderConfig(embedding_dim=args.embedding_dim)
+    if args.channels is not None or args.image_size is not None:
+        channels = args.channels or encoder_config.in_channels
+        encoder_config = EncoderConfig(
+            in_channels=channels,
+            image_size=args.image_size or encoder_config.image_size,
+            embedding_dim=args.embedding_dim,
+            mean=(0.5,) * channels,
+            std=(0.25,) * channels,
+        )
+    config = TrainConfig(
+        data=args.data,
+        loss=args.loss,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        seed=args.seed,
+        device=args.device,
+    )
+    written = train(config, args.out, encoder_config=encoder_config)
+    training = written["training"]
+    print(
+        f"wrote {args.out} ({written['id']}): {training['epochs']} epochs "
+        f"on {training['images']} images "
+        f"in {training['seconds']:.0f} s ({training['images_per_second']:.0f} img/s), "
+        f"final loss {training['final_loss']}"
+    )
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from models.datasets import load_fashion_mnist
+    from models.evaluate import embed_pixels, precision_at
+
+    encoder, config = load_checkpoint(args.model)
+    gallery_images, gallery_labels = load_fashion_mnist("train")
+    query_images, query_labels = load_fashion_mnist("test")
+    query_images, query_labels = query_images[: args.queries], query_labels[: args.queries]
+    started = time.perf_counter()
+    xb = embed_pixels(encoder, gallery_images[:, None])
+    xq = embed_pixels(encoder, query_images[:, None])
+    embed_seconds = time.perf_counter() - started
+    dim = xb.shape[1]
+    budgets = sorted({b for b in args.budgets if 1 <= b <= dim} | {dim})
+    results = {
+        "model": config["id"],
+        "queries": len(xq),
+        "gallery": len(xb),
+        "embed_seconds": round(embed_seconds, 1),
+        "p_at_10": {
+            str(b): round(precision_at(xq, query_labels, xb, gallery_labels, b), 4) for b in budgets
+        },
+    }
+    full = results["p_at_10"][str(dim)]
+    print(
+        f"model {config['id']}: {len(xq)} queries, {len(xb)} gallery, "
+        f"embedded in {embed_seconds:.0f} s"
+    )
+    print("budget  P@10   kept")
+    for budget in budgets:
+        value = results["p_at_10"][str(budget)]
+        print(f"{budget:>6}  {value:.3f}  {value / full:5.1%}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

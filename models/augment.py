@@ -1,0 +1,68 @@
+"""Batched, on-device augmentations: two random views of every image in one pass."""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Strength of each augmentation; every image in a batch draws its own parameters."""
+
+    crop_scale: tuple[float, float] = (0.25, 1.0)
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    flip_probability: float = 0.5
+    brightness: float = 0.4
+    contrast: float = 0.4
+    grayscale_probability: float = 0.2
+
+
+def augment(
+    pixels: torch.Tensor, config: AugmentConfig, generator: torch.Generator
+) -> torch.Tensor:
+    """Random resized crop, horizontal flip, brightness, contrast (and grayscale for RGB).
+
+    Args:
+        pixels: BxCxHxW floats in [0, 1] on the training device.
+        config: augmentation strengths.
+        generator: random source on the same device, so a seed fixes every view.
+
+    Returns:
+        BxCxHxW floats in [0, 1].
+    """
+    b, c, h, w = pixels.shape
+    device = pixels.device
+
+    def uniform(low: float, high: float) -> torch.Tensor:
+        return low + (high - low) * torch.rand(b, device=device, generator=generator)
+
+    # Random resized crop + flip as one affine sampling grid per image.
+    area = uniform(*config.crop_scale)
+    log_ratio = uniform(*torch.log(torch.tensor(config.crop_ratio)).tolist())
+    ratio = torch.exp(log_ratio)
+    crop_w = torch.sqrt(area * ratio).clamp(max=1.0)
+    crop_h = torch.sqrt(area / ratio).clamp(max=1.0)
+    centre_x = (1 - crop_w) * uniform(-1.0, 1.0)
+    centre_y = (1 - crop_h) * uniform(-1.0, 1.0)
+    flip = torch.where(uniform(0.0, 1.0) < config.flip_probability, -1.0, 1.0)
+    theta = torch.zeros(b, 2, 3, device=device)
+    theta[:, 0, 0] = crop_w * flip
+    theta[:, 0, 2] = centre_x
+    theta[:, 1, 1] = crop_h
+    theta[:, 1, 2] = centre_y
+    grid = F.affine_grid(theta, [b, c, h, w], align_corners=False)
+    views = F.grid_sample(pixels, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+    # Photometric jitter: x * brightness, then contrast around each image's mean.
+    brightness = uniform(1 - config.brightness, 1 + config.brightness).view(b, 1, 1, 1)
+    contrast = uniform(1 - config.contrast, 1 + config.contrast).view(b, 1, 1, 1)
+    views = views * brightness
+    mean = views.mean(dim=(1, 2, 3), keepdim=True)
+    views = (views - mean) * contrast + mean
+
+    if c == 3 and config.grayscale_probability > 0:
+        gray = views.mean(dim=1, keepdim=True).expand_as(views)
+        to_gray = (uniform(0.0, 1.0) < config.grayscale_probability).view(b, 1, 1, 1)
+        views = torch.where(to_gray, gray, views)
+    return views.clamp(0.0, 1.0)

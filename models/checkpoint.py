@@ -1,0 +1,66 @@
+"""Checkpoint directories: safetensors weights plus a config.json that describes them.
+
+Nothing is unpickled on load: the architecture comes from JSON and the tensors from
+safetensors, so a checkpoint from anywhere cannot run code.
+"""
+
+import hashlib
+import json
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
+
+from models.config import EncoderConfig
+from models.encoder import Encoder
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+CHECKPOINT_FORMAT = 1
+DEFAULT_CHECKPOINT = Path(__file__).parent / "default"
+
+
+def save_checkpoint(encoder: Encoder, out: Path, *, training: dict) -> dict:
+    """Write weights and config.json into `out` (created); returns the config written."""
+    out.mkdir(parents=True, exist_ok=True)
+    state = {
+        name: tensor.detach().cpu().contiguous() for name, tensor in encoder.state_dict().items()
+    }
+    save_file(state, out / WEIGHTS_FILE)
+    weights_sha256 = hashlib.sha256((out / WEIGHTS_FILE).read_bytes()).hexdigest()
+    importance = encoder.dimension_importance().detach().cpu()
+    config = {
+        "format": CHECKPOINT_FORMAT,
+        "id": f"{training.get('loss', 'model')}-{weights_sha256[:12]}",
+        "weights_sha256": weights_sha256,
+        "encoder": _jsonable(encoder.config.__dict__),
+        "importance": [round(float(value), 6) for value in importance],
+        "importance_order": encoder.importance_order().tolist(),
+        "training": training,
+    }
+    (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    return config
+
+
+def load_checkpoint(path: Path) -> tuple[Encoder, dict]:
+    """Rebuild the encoder (eval mode, CPU) and return it with its config.json contents."""
+    config_path, weights_path = path / CONFIG_FILE, path / WEIGHTS_FILE
+    if not config_path.is_file() or not weights_path.is_file():
+        raise FileNotFoundError(
+            f"{path} is not a model checkpoint: expected {CONFIG_FILE} and {WEIGHTS_FILE} in it"
+        )
+    try:
+        config = json.loads(config_path.read_text())
+        encoder = Encoder(EncoderConfig.from_dict(config["encoder"]))
+        encoder.load_state_dict(load_file(weights_path))
+    except (ValueError, KeyError, RuntimeError) as error:
+        raise ValueError(
+            f"checkpoint {path} is unreadable or does not match its config: {error}"
+        ) from error
+    encoder.eval()
+    return encoder, config
+
+
+def _jsonable(values: dict) -> dict:
+    return {
+        key: list(value) if isinstance(value, tuple) else value for key, value in values.items()
+    }

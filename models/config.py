@@ -1,0 +1,44 @@
+"""Architecture of an encoder: everything needed to rebuild it from a checkpoint."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Shape of the residual CNN, its projector, and the input it expects.
+
+    `mean` and `std` hold one value per input channel; they normalise pixels in [0, 1] and are
+    stored with the checkpoint so that indexing and search preprocess exactly as training did.
+    """
+
+    in_channels: int = 1
+    image_size: int = 28
+    widths: tuple[int, ...] = (16, 32, 64, 128)
+    projector_hidden: int = 512
+    embedding_dim: int = 128
+    mean: tuple[float, ...] = (0.286,)
+    std: tuple[float, ...] = (0.353,)
+    # False for losses without a tri-factor (SimCLR): importance then stays flat and the
+    # dimension order is the identity.
+    learn_importance: bool = True
+
+    def __post_init__(self) -> None:
+        if self.in_channels not in (1, 3):
+            raise ValueError(
+                f"in_channels must be 1 (grayscale) or 3 (RGB), got {self.in_channels}"
+            )
+        if len(self.mean) != self.in_channels or len(self.std) != self.in_channels:
+            raise ValueError("mean and std need one value per input channel")
+        if self.image_size < 8:
+            raise ValueError(f"image_size must be at least 8 pixels, got {self.image_size}")
+        if self.embedding_dim < 1:
+            raise ValueError(f"embedding_dim must be positive, got {self.embedding_dim}")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "EncoderConfig":
+        """Rebuild from JSON, where tuples come back as lists."""
+        known = {name: values[name] for name in cls.__dataclass_fields__ if name in values}
+        for name in ("widths", "mean", "std"):
+            if name in known:
+                known[name] = tuple(known[name])
+        return cls(**known)

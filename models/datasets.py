@@ -1,0 +1,94 @@
+"""Training data: Fashion-MNIST from its IDX files, or any folder of images (no labels)."""
+
+import gzip
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from models.config import EncoderConfig
+from models.imagefiles import list_image_files, open_image
+from models.preprocess import to_pixels
+
+logger = logging.getLogger(__name__)
+
+FASHION_MNIST_DIR = Path(os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
+FASHION_MNIST_CLASSES = (
+    "t-shirt",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle-boot",
+)
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (optionally gzip-compressed) into an array of its stored shape."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as stream:
+        data = stream.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
+        raise ValueError(f"{path.name} is not an IDX file")
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(_IDX_DTYPES[data[2]])
+    offset = 4 + 4 * ndim
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(data) - offset != expected:
+        raise ValueError(
+            f"{path.name}: header says {expected} bytes of data, file has {len(data) - offset}"
+        )
+    return np.frombuffer(data, dtype=dtype, offset=offset).reshape(shape)
+
+
+def load_fashion_mnist(split: str, root: Path = FASHION_MNIST_DIR) -> tuple[np.ndarray, np.ndarray]:
+    """Images (Nx28x28 uint8) and labels (N int64) of the "train" or "test" split."""
+    prefix = {"train": "train", "test": "t10k"}.get(split)
+    if prefix is None:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    images_path = root / f"{prefix}-images-idx3-ubyte.gz"
+    labels_path = root / f"{prefix}-labels-idx1-ubyte.gz"
+    for path in (images_path, labels_path):
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{path} not found: install Debian's dataset-fashion-mnist package "
+                "or set FASHION_MNIST_DIR to the folder holding the IDX files"
+            )
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels in {root}")
+    return images, labels.astype(np.int64)
+
+
+def load_training_pixels(data: str, config: EncoderConfig) -> np.ndarray:
+    """uint8 NxCxHxW pixels for training: "fashion-mnist" (train split) or an image folder."""
+    if data == "fashion-mnist":
+        images, _ = load_fashion_mnist("train")
+        if config.in_channels != 1 or config.image_size != images.shape[1]:
+            raise ValueError("fashion-mnist is 28x28 grayscale: use in_channels=1, image_size=28")
+        return images[:, None].copy()
+    folder = Path(data)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"--data must be 'fashion-mnist' or an image folder; {data} is neither"
+        )
+    files = list_image_files(folder)
+    if not files:
+        raise ValueError(f"no images found in {folder}")
+    pixels = []
+    for path in tqdm(files, desc="decoding", unit="img"):
+        try:
+            pixels.append(to_pixels(open_image(path), config))
+        except Exception as error:  # one unreadable file must not stop training
+            logger.warning("skipping %s: %s", path, error)
+    if not pixels:
+        raise ValueError(f"none of the {len(files)} image files in {folder} could be decoded")
+    return np.stack(pixels).transpose(0, 3, 1, 2).copy()

@@ -1,0 +1,25 @@
+"""Contrastive losses behind one interface: loss(z1, z2, importance) -> scalar."""
+
+from collections.abc import Callable
+
+from torch import nn
+
+from models.losses.decorrelation import decorrelation
+from models.losses.ntxent import nt_xent
+from models.losses.tricl import SimCLRLoss, TriCLLoss
+
+# Command-line name -> factory(temperature, tau).
+LOSSES: dict[str, Callable[[float, float], nn.Module]] = {
+    "tricl": lambda temperature, tau: TriCLLoss(temperature=temperature, tau=tau),
+    "simclr": lambda temperature, tau: SimCLRLoss(temperature=temperature),
+}
+
+
+def make_loss(name: str, *, temperature: float, tau: float) -> nn.Module:
+    """Build a loss by its command-line name."""
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}")
+    return LOSSES[name](temperature, tau)
+
+
+__all__ = ["LOSSES", "SimCLRLoss", "TriCLLoss", "decorrelation", "make_loss", "nt_xent"]

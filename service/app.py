@@ -1,0 +1,54 @@
+"""The FastAPI application: loads the index in its lifespan and mounts the routers."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from service.deps import get_settings
+from service.routes import search, status
+from service.settings import Settings
+from service.state import load_state
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; `settings` defaults to flags/environment (see service.settings)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        active = settings or get_settings()
+        app.state.service = load_state(active)
+        logger.info(
+            "serving %d items from %s (keep=%d)",
+            app.state.service.engine.count,
+            active.index,
+            app.state.service.index.keep,
+        )
+        yield
+
+    app = FastAPI(
+        title="triCL image retrieval",
+        summary="Nearest gallery images at any feature budget of importance-ordered embeddings.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    if settings is not None:
+        app.dependency_overrides[get_settings] = lambda: settings
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.include_router(search.router)
+    app.include_router(status.router)
+    return app
+
+
+async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    """Turn FastAPI's list of errors into one sentence, e.g. "k_features: Input should be ..."."""
+    problems = []
+    for item in error.errors():
+        where = item.get("loc", ())[-1] if item.get("loc") else "request"
+        problems.append(f"{where}: {item.get('msg', 'invalid value')}")
+    return JSONResponse(status_code=422, content={"detail": "; ".join(problems)})

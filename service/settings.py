@@ -1,0 +1,24 @@
+"""Service settings: command-line flags or environment variables (prefix TRICL_)."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told; e.g. TRICL_INDEX=/data/index python -m service."""
+
+    model_config = SettingsConfigDict(env_prefix="TRICL_")
+
+    index: Path = Field(Path("index"), description="index directory written by the indexer")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="larger uploads get 413")
+    max_image_pixels: int = Field(
+        40_000_000, gt=0, description="width x height above this is refused"
+    )
+    max_top_k: int = Field(1000, gt=0, description="largest top_k a request may ask for")
+    budget_cache_bytes: int = Field(
+        256 * 1024 * 1024, ge=0, description="memory for normalised per-budget copies of the index"
+    )

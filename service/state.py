@@ -1,0 +1,31 @@
+"""What the service holds in memory once started: the index, its engine and its model."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from indexer.index_dir import LoadedIndex, load_index
+from models.checkpoint import load_checkpoint
+from service.embedding import QueryEmbedder
+from service.engine import SearchEngine
+from service.settings import Settings
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    index: LoadedIndex
+    engine: SearchEngine
+    embedder: QueryEmbedder
+    model_config: dict
+
+
+def load_state(settings: Settings) -> ServiceState:
+    """Load and cross-check the index and the model stored inside it."""
+    index = load_index(Path(settings.index))
+    encoder, model_config = load_checkpoint(index.model_dir)
+    if model_config["id"] != index.manifest["model"]["id"]:
+        raise ValueError(
+            f"the index was built with model {index.manifest['model']['id']} "
+            f"but holds {model_config['id']}: rebuild the index"
+        )
+    engine = SearchEngine(index, cache_bytes=settings.budget_cache_bytes)
+    return ServiceState(index, engine, QueryEmbedder(encoder, index.keep), model_config)

@@ -1,0 +1,126 @@
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.__main__ import main
+from indexer.demo import write_demo_gallery
+from indexer.index_dir import load_index
+from models.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from tests.conftest import BROKEN, write_gallery, write_idx
+
+
+def test_build_indexes_every_readable_format_and_records_the_broken(gallery, index_dir):
+    index = load_index(index_dir)
+    manifest = index.manifest
+    expected = sorted(set(write_gallery(gallery.parent / "again")) - BROKEN)
+    assert index.ids == expected  # sorted gallery-relative POSIX paths, every odd mode included
+    assert manifest["count"] == len(expected) == index.vectors.shape[0]
+    assert index.vectors.shape[1] == manifest["keep"] == 32
+    assert {item["path"] for item in manifest["skipped"]} == BROKEN
+    assert all(item["reason"] and "/" not in item["reason"] for item in manifest["skipped"])
+    _, model_config = load_checkpoint(DEFAULT_CHECKPOINT)
+    order = model_config["importance_order"]
+    assert manifest["importance"] == [model_config["importance"][j] for j in order[:32]]
+    assert manifest["importance"] == sorted(manifest["importance"], reverse=True)
+    assert manifest["model"]["id"] == model_config["id"]
+
+
+def test_vectors_are_the_encoder_embeddings_truncated_to_keep(gallery, index_dir):
+    from models.imagefiles import open_image
+    from models.preprocess import preprocess
+
+    encoder, _ = load_checkpoint(DEFAULT_CHECKPOINT)
+    index = load_index(index_dir)
+    row = index.ids.index("odd/cmyk.jpg")
+    image = preprocess(open_image(gallery / "odd/cmyk.jpg"), encoder.config)
+    expected = encoder.embed(image[None])[0, :32].numpy()
+    np.testing.assert_allclose(index.vectors[row], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_cli_build_prints_a_summary_and_replaces_an_existing_index(gallery, tmp_path, capsys):
+    out = tmp_path / "index"
+    args = ["build", "--gallery", str(gallery), "--out", str(out), "--keep", "16", "--workers", "0"]
+    assert main(args) == 0
+    first = json.loads((out / "manifest.json").read_text())
+    assert "indexed 23 images, skipped 2" in capsys.readouterr().out
+    assert main([*args[:-4], "--keep", "8", "--workers", "1"]) == 0
+    second = load_index(out)
+    assert second.keep == 8 and second.manifest["created"] >= first["created"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".index.")]  # no leftovers
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--keep", "129"], "--keep 129 is larger than the model's 128 dimensions"),
+        (["--keep", "0"], "--keep must be at least 1"),
+        (["--model", "/nonexistent/model"], "is not a model checkpoint"),
+    ],
+)
+def test_bad_arguments_exit_non_zero_with_one_line(gallery, tmp_path, capsys, arguments, message):
+    code = main(["build", "--gallery", str(gallery), "--out", str(tmp_path / "i"), *arguments])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "i").exists()
+
+
+def test_empty_or_missing_gallery_is_refused(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.txt").write_text("no images here")
+    assert main(["build", "--gallery", str(tmp_path / "empty"), "--out", str(tmp_path / "i")]) == 2
+    assert "no image files found" in capsys.readouterr().err
+    assert main(["build", "--gallery", str(tmp_path / "nope"), "--out", str(tmp_path / "i")]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+
+
+def test_a_gallery_of_only_broken_files_fails_and_keeps_the_old_index(
+    gallery, index_dir, tmp_path, capsys
+):
+    out = tmp_path / "index"
+    shutil.copytree(index_dir, out)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in BROKEN:
+        shutil.copy(gallery / name, broken / Path(name).name)
+    assert main(["build", "--gallery", str(broken), "--out", str(out), "--workers", "0"]) == 2
+    assert "none of the 2 image files" in capsys.readouterr().err
+    assert load_index(out).ids == load_index(index_dir).ids
+
+
+def test_refuses_to_overwrite_a_folder_that_is_not_an_index(gallery, tmp_path, capsys):
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("do not delete")
+    assert main(["build", "--gallery", str(gallery), "--out", str(precious)]) == 2
+    assert "is not an index directory" in capsys.readouterr().err
+    assert (precious / "thesis.txt").read_text() == "do not delete"
+
+
+def test_corrupt_index_fails_to_load_with_a_clear_message(index_dir, tmp_path):
+    copy = tmp_path / "index"
+    shutil.copytree(index_dir, copy)
+    with (copy / "vectors.npy").open("r+b") as stream:
+        stream.seek(-4, 2)
+        stream.write(b"\x00\x00\x80\x7f")
+    with pytest.raises(ValueError, match=r"vectors\.npy does not match its checksum"):
+        load_index(copy)
+
+
+def test_demo_gallery_writes_class_folders(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, (6, 28, 28), dtype=np.uint8)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", images)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.array([0, 1, 2, 0, 9, 5], dtype=np.uint8))
+    assert write_demo_gallery(tmp_path / "imgs", count=4, root=tmp_path) == 4
+    written = sorted(
+        p.relative_to(tmp_path / "imgs").as_posix() for p in (tmp_path / "imgs").rglob("*")
+    )
+    assert [p for p in written if p.endswith(".png")] == [
+        "pullover/test-00002.png",
+        "t-shirt/test-00000.png",
+        "t-shirt/test-00003.png",
+        "trouser/test-00001.png",
+    ]

@@ -1,0 +1,133 @@
+import io
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from indexer.index_dir import load_index, unit_rows
+from models.checkpoint import load_checkpoint
+from models.imagefiles import open_image
+from models.preprocess import preprocess
+from service.app import create_app
+from service.settings import Settings
+from tests.conftest import garment, png_bytes
+
+
+@pytest.fixture(scope="module")
+def client(index_dir):
+    settings = Settings(index=index_dir, max_upload_bytes=200_000, max_image_pixels=4_000_000)
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def upload(client, data: bytes, name="q.png", **params):
+    return client.post("/search", params=params, files={"file": (name, data, "image/png")})
+
+
+def test_health_and_info(client, index_dir):
+    assert client.get("/health").json() == {"status": "ok"}
+    info = client.get("/info").json()
+    manifest = load_index(index_dir).manifest
+    assert info["keep"] == 32 and info["count"] == 23 and info["D"] == 128
+    assert info["importance"] == manifest["importance"]
+    assert info["index_type"] == "flat" and info["model"]["id"] == manifest["model"]["id"]
+
+
+def test_search_defaults_to_keep_and_ten_results(client):
+    body = upload(client, png_bytes(garment(3))).json()
+    assert body["k_features"] == 32 and body["top_k"] == 10
+    assert [r["rank"] for r in body["results"]] == list(range(1, 11))
+    scores = [r["score"] for r in body["results"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_a_gallery_image_finds_itself_first(client, gallery):
+    data = (gallery / "plain/item-05.png").read_bytes()
+    body = upload(client, data, k_features=16, top_k=3).json()
+    assert body["results"][0]["id"] == "plain/item-05.png"
+    assert body["results"][0]["score"] == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.parametrize("k_features", [1, 2, 7, 16, 31, 32])
+def test_ranking_equals_brute_force_on_vectors_npy(client, index_dir, gallery, k_features):
+    index = load_index(index_dir)
+    encoder, _ = load_checkpoint(index.model_dir)
+    query_path = gallery / "odd/rgba.png"
+    xq = encoder.embed(preprocess(open_image(query_path), encoder.config)[None]).numpy()
+    scores = unit_rows(index.vectors[:, :k_features]) @ unit_rows(xq[:, :k_features])[0]
+    body = upload(client, query_path.read_bytes(), k_features=k_features, top_k=23).json()
+    returned = [index.ids.index(r["id"]) for r in body["results"]]
+    np.testing.assert_allclose(
+        [r["score"] for r in body["results"]], np.sort(scores)[::-1], atol=1e-4
+    )
+    np.testing.assert_allclose(scores[returned], np.sort(scores)[::-1], atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("params", "detail"),
+    [
+        ({"k_features": 0}, "k_features must be an integer from 1 to 32, got 0"),
+        ({"k_features": -1}, "k_features must be an integer from 1 to 32, got -1"),
+        ({"k_features": 33}, "k_features must be an integer from 1 to 32, got 33"),
+        ({"k_features": 10**30}, f"k_features must be an integer from 1 to 32, got {10**30}"),
+        ({"k_features": "1.5"}, "k_features: Input should be a valid integer"),
+        ({"k_features": "abc"}, "k_features: Input should be a valid integer"),
+        ({"top_k": 0}, "top_k must be an integer from 1 to 1000, got 0"),
+        ({"top_k": 1001}, "top_k must be an integer from 1 to 1000, got 1001"),
+    ],
+)
+def test_bad_parameters_get_422_with_a_sentence(client, params, detail):
+    response = upload(client, png_bytes(garment(1)), **params)
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith(detail)
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "detail"),
+    [
+        (b"", 400, "the uploaded file is empty"),
+        (b"plain text pretending to be a PNG", 400, "not an image in a supported format"),
+        (png_bytes(garment(2))[:-30], 400, "corrupt or truncated"),
+        (b"\xff\xd8\xff\xe0" + b"\x00" * 100, 400, "not an image in a supported format"),
+    ],
+)
+def test_bad_images_get_4xx_with_a_sentence(client, data, status, detail):
+    response = upload(client, data)
+    assert response.status_code == status
+    assert detail in response.json()["detail"]
+
+
+def test_missing_file_and_wrong_content_type(client):
+    response = client.post("/search")
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("missing form field 'file'")
+    response = client.post("/search", json={"file": "shirt.png"})
+    assert response.status_code == 422
+
+
+def test_oversized_uploads_and_pixel_bombs_get_413(client):
+    noise = np.random.default_rng(0).integers(0, 256, (400, 400, 3), dtype=np.uint8)
+    response = upload(client, png_bytes(noise))  # about 480 kB > 200 kB limit
+    assert response.status_code == 413
+    assert "larger than 200,000 bytes" in response.json()["detail"]
+    buffer = io.BytesIO()
+    Image.new("1", (3000, 3000)).save(buffer, format="PNG")  # tiny file, 9 M pixels
+    response = upload(client, buffer.getvalue())
+    assert response.status_code == 413
+    assert "3000x3000 pixels" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "P", "CMYK", "LA", "I;16"])
+def test_odd_image_modes_are_searchable(client, mode):
+    image = Image.fromarray(garment(9)).convert(mode)
+    buffer = io.BytesIO()
+    image.save(buffer, format="TIFF" if mode in ("CMYK", "I;16") else "PNG")
+    response = upload(client, buffer.getvalue(), name="q.tiff", k_features=8, top_k=2)
+    assert response.status_code == 200, response.text
+    assert len(response.json()["results"]) == 2
+
+
+def test_unknown_query_parameters_are_ignored(client):
+    response = upload(client, png_bytes(garment(4)), top_k=1, colour="blue")
+    assert response.status_code == 200 and len(response.json()["results"]) == 1
