@@ -16,6 +16,7 @@ from indexer.gallery import GalleryImages, collate_decoded
 from indexer.index_dir import check_replaceable, write_index
 from models.checkpoint import CONFIG_FILE, load_checkpoint
 from models.device import resolve_device
+from models.encoder import Encoder
 from models.imagefiles import list_image_files
 
 logger = logging.getLogger(__name__)
@@ -64,41 +65,15 @@ def build_index(config: BuildConfig) -> BuildSummary:
             f"no image files found in {config.gallery} (looked for JPEG, PNG, WebP, BMP, GIF, TIFF)"
         )
 
+    files, relative, skipped = _listable(files, config.gallery)
     device = resolve_device(config.device)
-    encoder = encoder.to(device, memory_format=torch.channels_last)
-    relative = [path.relative_to(config.gallery).as_posix() for path in files]
-    loader = DataLoader(
-        GalleryImages(files, encoder.config),
-        batch_size=config.batch_size,
-        num_workers=config.workers,
-        collate_fn=collate_decoded,
-        pin_memory=device.type == "cuda",
-    )
     started = time.perf_counter()
-    rows: list[np.ndarray] = []
-    kept_positions: list[int] = []
-    skipped: list[dict] = []
-    with tqdm(total=len(files), desc="indexing", unit="img") as progress:
-        for batch in loader:
-            for position, reason in batch["failures"]:
-                skipped.append({"path": relative[position], "reason": reason})
-                logger.warning("skipped %s: %s", relative[position], reason)
-            if batch["inputs"] is not None:
-                inputs = batch["inputs"].to(device, non_blocking=True)
-                inputs = inputs.contiguous(memory_format=torch.channels_last)
-                with torch.autocast(
-                    device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"
-                ):
-                    embedded = encoder.embed(inputs)
-                rows.append(embedded[:, : config.keep].cpu().numpy())
-                kept_positions.extend(batch["positions"])
-            progress.update(len(batch["positions"]) + len(batch["failures"]))
-            progress.set_postfix(skipped=len(skipped))
+    vectors, kept_positions, failures = _embed_files(encoder, files, config, device)
     seconds = time.perf_counter() - started
+    skipped += [{"path": relative[position], "reason": reason} for position, reason in failures]
     if not kept_positions:
         raise ValueError(f"none of the {len(files)} image files in {config.gallery} could be read")
 
-    vectors = np.concatenate(rows).astype(np.float32)
     importance = model_config["importance"]
     order = model_config["importance_order"]
     manifest = {
@@ -132,3 +107,53 @@ def build_index(config: BuildConfig) -> BuildSummary:
         model_dir=config.model,
     )
     return BuildSummary(count=len(kept_positions), skipped=len(skipped), seconds=seconds)
+
+
+def _listable(files: list[Path], gallery: Path) -> tuple[list[Path], list[str], list[dict]]:
+    """Files, their ids, and the files left out because ids.txt (one id a line) cannot hold them."""
+    kept, ids, skipped = [], [], []
+    for path in files:
+        item = path.relative_to(gallery).as_posix()
+        if "\n" in item or "\r" in item:
+            skipped.append({"path": repr(item)[1:-1], "reason": "file name contains a line break"})
+        else:
+            kept.append(path)
+            ids.append(item)
+    return kept, ids, skipped
+
+
+def _embed_files(
+    encoder: Encoder, files: list[Path], config: BuildConfig, device: torch.device
+) -> tuple[np.ndarray, list[int], list[tuple[int, str]]]:
+    """Embed files in batches decoded by DataLoader workers.
+
+    Returns the kept columns of the embeddings (rows in file order, failures left out), the
+    positions in `files` of those rows, and (position, reason) for each file that failed.
+    """
+    encoder = encoder.to(device, memory_format=torch.channels_last)
+    loader = DataLoader(
+        GalleryImages(files, encoder.config),
+        batch_size=config.batch_size,
+        num_workers=config.workers,
+        collate_fn=collate_decoded,
+        pin_memory=device.type == "cuda",
+    )
+    rows: list[np.ndarray] = []
+    positions: list[int] = []
+    failures: list[tuple[int, str]] = []
+    with tqdm(total=len(files), desc="indexing", unit="img") as progress:
+        for batch in loader:
+            for position, reason in batch["failures"]:
+                logger.warning("skipped %s: %s", files[position].name, reason)
+            failures += batch["failures"]
+            if batch["inputs"] is not None:
+                inputs = batch["inputs"].to(device, non_blocking=True)
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
+                    embedded = encoder.embed(inputs)
+                rows.append(embedded[:, : config.keep].cpu().numpy())
+                positions += batch["positions"]
+            progress.update(len(batch["positions"]) + len(batch["failures"]))
+            progress.set_postfix(skipped=len(failures))
+    vectors = np.concatenate(rows).astype(np.float32) if rows else np.empty((0, config.keep))
+    return vectors, positions, failures

@@ -4,12 +4,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from indexer.__main__ import main
+from indexer.build import BuildConfig, build_index
 from indexer.demo import write_demo_gallery
 from indexer.index_dir import load_index
 from models.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
-from tests.conftest import BROKEN, write_gallery, write_idx
+from tests.conftest import BROKEN, garment, write_gallery, write_idx
 
 
 def test_build_indexes_every_readable_format_and_records_the_broken(gallery, index_dir):
@@ -123,4 +125,19 @@ def test_demo_gallery_writes_class_folders(tmp_path):
         "t-shirt/test-00000.png",
         "t-shirt/test-00003.png",
         "trouser/test-00001.png",
+    ]
+
+
+def test_a_file_name_with_a_line_break_is_skipped_not_corrupting_ids(tmp_path):
+    gallery = tmp_path / "gallery"
+    gallery.mkdir()
+    Image.fromarray(garment(1)).save(gallery / "fine.png")
+    Image.fromarray(garment(2)).save(gallery / "two\nlines.png")
+    build_index(
+        BuildConfig(gallery=gallery, model=DEFAULT_CHECKPOINT, out=tmp_path / "i", workers=0)
+    )
+    index = load_index(tmp_path / "i")
+    assert index.ids == ["fine.png"]
+    assert index.manifest["skipped"] == [
+        {"path": "two\\nlines.png", "reason": "file name contains a line break"}
     ]
