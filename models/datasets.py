@@ -46,7 +46,7 @@ def read_idx(path: Path) -> np.ndarray:
         raise ValueError(
             f"{path.name}: header says {expected} bytes of data, file has {len(data) - offset}"
         )
-    return np.frombuffer(data, dtype=dtype, offset=offset).reshape(shape)
+    return np.frombuffer(data, dtype=dtype, offset=offset).reshape(shape).copy()
 
 
 def load_fashion_mnist(split: str, root: Path = FASHION_MNIST_DIR) -> tuple[np.ndarray, np.ndarray]:
@@ -74,7 +74,7 @@ def load_training_pixels(data: str, config: EncoderConfig) -> np.ndarray:
         images, _ = load_fashion_mnist("train")
         if config.in_channels != 1 or config.image_size != images.shape[1]:
             raise ValueError("fashion-mnist is 28x28 grayscale: use in_channels=1, image_size=28")
-        return images[:, None].copy()
+        return images[:, None]
     folder = Path(data)
     if not folder.is_dir():
         raise FileNotFoundError(

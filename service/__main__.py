@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         update={"index": args.index, "host": args.host, "port": args.port}
     )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader logs each CPU probe
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
     return 0
 
