@@ -5,13 +5,16 @@ from collections.abc import Callable
 from torch import nn
 
 from models.losses.decorrelation import decorrelation
+from models.losses.nested import nested_nt_xent, prefix_sizes
 from models.losses.ntxent import nt_xent
-from models.losses.tricl import SimCLRLoss, TriCLLoss
+from models.losses.tricl import MatryoshkaLoss, NestedTriCLLoss, SimCLRLoss, TriCLLoss
 
 # Command-line name -> factory(temperature, tau).
 LOSSES: dict[str, Callable[[float, float], nn.Module]] = {
     "tricl": lambda temperature, tau: TriCLLoss(temperature=temperature, tau=tau),
     "simclr": lambda temperature, tau: SimCLRLoss(temperature=temperature),
+    "tricl-nested": lambda temperature, tau: NestedTriCLLoss(temperature=temperature, tau=tau),
+    "mrl": lambda temperature, tau: MatryoshkaLoss(temperature=temperature),
 }
 
 
@@ -22,4 +25,15 @@ def make_loss(name: str, *, temperature: float, tau: float) -> nn.Module:
     return LOSSES[name](temperature, tau)
 
 
-__all__ = ["LOSSES", "SimCLRLoss", "TriCLLoss", "decorrelation", "make_loss", "nt_xent"]
+__all__ = [
+    "LOSSES",
+    "MatryoshkaLoss",
+    "NestedTriCLLoss",
+    "SimCLRLoss",
+    "TriCLLoss",
+    "decorrelation",
+    "make_loss",
+    "nested_nt_xent",
+    "nt_xent",
+    "prefix_sizes",
+]

@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from models.losses.decorrelation import decorrelation
+from models.losses.nested import nested_nt_xent
 from models.losses.ntxent import nt_xent
 
 
@@ -62,3 +63,60 @@ class SimCLRLoss(nn.Module):
         self, z1: torch.Tensor, z2: torch.Tensor, importance: torch.Tensor | None = None
     ) -> torch.Tensor:
         return nt_xent(z1, z2, temperature=self.temperature)
+
+
+class NestedTriCLLoss(nn.Module):
+    """triCL whose contrastive term is averaged over the importance-ordered prefixes.
+
+    The paper's loss ranks dimensions by S but does not make the top ones carry the quality on
+    their own. Here the prefixes that cosine search at budget m uses, the m dimensions with the
+    highest softplus(s), are each trained with the tri-factor NT-Xent; S still weighs the
+    similarity and decides the order, and the decorrelation penalty stays on all of Z.
+
+    Args:
+        temperature: softmax temperature of NT-Xent.
+        tau: weight of the decorrelation penalty.
+        smallest: smallest prefix; the others double up to D.
+    """
+
+    uses_importance = True
+
+    def __init__(self, temperature: float = 0.2, tau: float = 1.0, smallest: int = 2) -> None:
+        super().__init__()
+        self.temperature = temperature
+        self.tau = tau
+        self.smallest = smallest
+
+    def forward(self, z1: torch.Tensor, z2: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:
+        order = torch.argsort(importance.detach(), descending=True, stable=True)
+        loss = nested_nt_xent(
+            z1, z2, order=order, smallest=self.smallest, temperature=self.temperature,
+            importance=importance,
+        )  # fmt: skip
+        if self.tau:
+            loss = loss + self.tau * decorrelation(torch.cat([z1, z2]))
+        return loss
+
+
+class MatryoshkaLoss(nn.Module):
+    """NT-Xent averaged over the leading prefixes 8, 16, ..., D in index order (MRL baseline).
+
+    Args:
+        temperature: softmax temperature of NT-Xent.
+        smallest: smallest prefix; the others double up to D.
+    """
+
+    uses_importance = False
+
+    def __init__(self, temperature: float = 0.2, smallest: int = 8) -> None:
+        super().__init__()
+        self.temperature = temperature
+        self.smallest = smallest
+
+    def forward(
+        self, z1: torch.Tensor, z2: torch.Tensor, importance: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        order = torch.arange(z1.shape[1], device=z1.device)
+        return nested_nt_xent(
+            z1, z2, order=order, smallest=self.smallest, temperature=self.temperature
+        )

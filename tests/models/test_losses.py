@@ -97,7 +97,7 @@ def test_embed_returns_columns_in_importance_order():
     assert torch.allclose(encoder.embed(images), raw[:, encoder.importance_order()])
 
 
-@pytest.mark.parametrize("name", ["tricl", "simclr"])
+@pytest.mark.parametrize("name", ["tricl", "simclr", "tricl-nested", "mrl"])
 def test_loss_falls_in_a_few_optimiser_steps(name):
     torch.manual_seed(0)
     config = EncoderConfig(widths=(8, 16), projector_hidden=32, embedding_dim=16)

@@ -1,0 +1,48 @@
+"""Nested (Matryoshka) NT-Xent: the contrastive loss averaged over prefixes of the dimensions."""
+
+import torch
+
+from models.losses.ntxent import nt_xent
+
+
+def prefix_sizes(dim: int, smallest: int) -> list[int]:
+    """Powers of two from `smallest` below `dim`, then `dim` itself: e.g. 8, 16, 32, 64, 128."""
+    sizes = []
+    size = smallest
+    while size < dim:
+        sizes.append(size)
+        size *= 2
+    return [*sizes, dim]
+
+
+def nested_nt_xent(
+    z1: torch.Tensor,
+    z2: torch.Tensor,
+    *,
+    order: torch.Tensor,
+    smallest: int,
+    temperature: float,
+    importance: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Mean of NT-Xent over the prefixes order[:m] of the dimensions, m in `prefix_sizes`.
+
+    Each prefix is normalised on its own, exactly as cosine search at budget m will see it, so
+    every budget is trained for directly (Kusupati et al., 2022, "Matryoshka Representation
+    Learning"). `order` ranks the dimensions: the identity for MRL, the importance order for
+    nested triCL.
+
+    Args:
+        z1, z2: NxD projections of two views.
+        order: permutation of the D dimensions, most important first.
+        smallest: size of the smallest prefix.
+        temperature: softmax temperature.
+        importance: D weights of the tri-factor similarity, or None for the plain one.
+    """
+    losses = []
+    for size in prefix_sizes(z1.shape[1], smallest):
+        kept = order[:size]
+        weights = None if importance is None else importance[kept]
+        losses.append(
+            nt_xent(z1[:, kept], z2[:, kept], temperature=temperature, importance=weights)
+        )
+    return torch.stack(losses).mean()

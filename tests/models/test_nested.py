@@ -1,0 +1,63 @@
+import torch
+
+from models.losses import (
+    MatryoshkaLoss,
+    NestedTriCLLoss,
+    decorrelation,
+    nested_nt_xent,
+    nt_xent,
+    prefix_sizes,
+)
+
+
+def test_prefix_sizes_double_up_to_the_dimension():
+    assert prefix_sizes(128, 8) == [8, 16, 32, 64, 128]
+    assert prefix_sizes(100, 2) == [2, 4, 8, 16, 32, 64, 100]
+    assert prefix_sizes(8, 8) == [8]
+
+
+def test_nested_loss_is_the_mean_over_ordered_prefixes():
+    torch.manual_seed(0)
+    z1, z2 = torch.randn(10, 8), torch.randn(10, 8)
+    order = torch.tensor([5, 2, 7, 0, 1, 3, 4, 6])
+    importance = torch.rand(8) + 0.5
+    expected = torch.stack(
+        [
+            nt_xent(
+                z1[:, order[:m]],
+                z2[:, order[:m]],
+                temperature=0.3,
+                importance=importance[order[:m]],
+            )
+            for m in (2, 4, 8)
+        ]
+    ).mean()
+    got = nested_nt_xent(z1, z2, order=order, smallest=2, temperature=0.3, importance=importance)
+    assert torch.allclose(got, expected)
+
+
+def test_nested_tricl_orders_prefixes_by_importance_and_adds_the_penalty():
+    torch.manual_seed(1)
+    z1, z2 = torch.randn(12, 8), torch.randn(12, 8)
+    importance = torch.tensor([0.1, 3.0, 0.2, 2.0, 0.3, 1.0, 0.4, 0.5])
+    order = torch.argsort(importance, descending=True)
+    expected = nested_nt_xent(
+        z1, z2, order=order, smallest=2, temperature=0.2, importance=importance
+    ) + 1.0 * decorrelation(torch.cat([z1, z2]))
+    assert torch.allclose(NestedTriCLLoss()(z1, z2, importance), expected)
+
+
+def test_nested_tricl_gradient_reaches_importance():
+    z1, z2 = torch.randn(12, 8), torch.randn(12, 8)
+    s = torch.zeros(8, requires_grad=True)
+    NestedTriCLLoss()(z1, z2, torch.nn.functional.softplus(s)).backward()
+    assert s.grad is not None and s.grad.abs().sum() > 0
+
+
+def test_matryoshka_uses_leading_prefixes_without_importance():
+    torch.manual_seed(2)
+    z1, z2 = torch.randn(12, 32), torch.randn(12, 32)
+    expected = torch.stack(
+        [nt_xent(z1[:, :m], z2[:, :m], temperature=0.2) for m in (8, 16, 32)]
+    ).mean()
+    assert torch.allclose(MatryoshkaLoss()(z1, z2, torch.rand(32)), expected)
