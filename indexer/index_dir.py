@@ -18,6 +18,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from models.vectors import unit_rows
+
 INDEX_FORMAT = 1
 MANIFEST_FILE = "manifest.json"
 VECTORS_FILE = "vectors.npy"
@@ -44,12 +46,6 @@ class LoadedIndex:
     @property
     def model_dir(self) -> Path:
         return self.path / MODEL_DIR
-
-
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (all-zero rows stay zero), as contiguous float32."""
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.ascontiguousarray(x / np.maximum(norms, np.float32(1e-12)), dtype=np.float32)
 
 
 def write_index(

@@ -6,7 +6,8 @@ from collections import OrderedDict
 import faiss
 import numpy as np
 
-from indexer.index_dir import LoadedIndex, unit_rows
+from indexer.index_dir import LoadedIndex
+from models.vectors import unit_rows
 
 
 class SearchEngine:

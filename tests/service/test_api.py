@@ -5,10 +5,11 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from indexer.index_dir import load_index, unit_rows
+from indexer.index_dir import load_index
 from models.checkpoint import load_checkpoint
 from models.imagefiles import open_image
 from models.preprocess import preprocess
+from models.vectors import unit_rows
 from service.app import create_app
 from service.settings import Settings
 from tests.conftest import garment, png_bytes

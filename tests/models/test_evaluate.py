@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+import torch
+
+from models.checkpoint import save_checkpoint
+from models.compare import compare, identifiability, pca_basis
+from models.config import EncoderConfig
+from models.encoder import Encoder
+from models.evaluate import retrieval_metrics
+from models.report import render_markdown
+from tests.conftest import garment, write_idx
+
+
+def reference_metrics(xq, yq, xb, yb, k):
+    """P@10 and AP@100 by sorting every cosine score, straight from the definitions."""
+    q = xq[:, :k] / np.linalg.norm(xq[:, :k], axis=1, keepdims=True)
+    b = xb[:, :k] / np.linalg.norm(xb[:, :k], axis=1, keepdims=True)
+    ranking = np.argsort(-(q @ b.T), axis=1, kind="stable")[:, :100]
+    p10, aps = [], []
+    for row, label in zip(ranking, yq, strict=True):
+        relevant = yb[row] == label
+        p10.append(relevant[:10].mean())
+        hits = np.flatnonzero(relevant)
+        precisions = [(relevant[: r + 1]).mean() for r in hits]
+        aps.append(sum(precisions) / min((yb == label).sum(), 100))
+    return np.mean(p10), np.mean(aps)
+
+
+@pytest.mark.parametrize("k", [2, 3, 8])  # k = 1 is all ties: cosine is the sign
+def test_retrieval_metrics_match_their_definitions(k):
+    rng = np.random.default_rng(k)
+    yb, yq = rng.integers(0, 4, 400), rng.integers(0, 4, 30)
+    centres = rng.standard_normal((4, 8))
+    xb = (centres[yb] + rng.standard_normal((400, 8))).astype(np.float32)
+    xq = (centres[yq] + rng.standard_normal((30, 8))).astype(np.float32)
+    got = retrieval_metrics(xq, yq, xb, yb, k)
+    p10, map100 = reference_metrics(xq, yq, xb, yb, k)
+    assert got["p_at_10"] == pytest.approx(p10, abs=1e-6)
+    assert got["map_at_100"] == pytest.approx(map100, abs=1e-6)
+
+
+def test_separated_classes_score_one():
+    yb = np.repeat(np.arange(3), 120)
+    xb = np.eye(3, dtype=np.float32)[yb] + 0.01
+    got = retrieval_metrics(xb[::40], yb[::40], xb, yb, 3)
+    assert got == {"p_at_10": 1.0, "map_at_100": 1.0}
+
+
+def test_identifiability_ignores_sign_and_sees_independence():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((2000, 8))
+    assert identifiability(a, -a, 8) == pytest.approx(1.0)
+    assert identifiability(a, rng.standard_normal((2000, 8)), 8) < 0.1
+
+
+def test_pca_basis_is_orthonormal_and_sorted_by_variance():
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((1000, 5)) * [0.1, 5, 1, 0.5, 2]).astype(np.float32)
+    mean, axes = pca_basis(x)
+    np.testing.assert_allclose(axes.T @ axes, np.eye(5), atol=1e-5)
+    variances = ((x - mean) @ axes).var(axis=0)
+    assert np.all(np.diff(variances) <= 1e-6)
+    assert abs(axes[1, 0]) > 0.99  # the widest column comes first
+
+
+def test_compare_writes_tables_json_and_plots(tmp_path):
+    data = tmp_path / "fashion"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for prefix, count in (("train", 300), ("t10k", 40)):
+        labels = rng.integers(0, 10, count).astype(np.uint8)
+        images = np.stack([garment(int(label) * 1000 + i) for i, label in enumerate(labels)])
+        write_idx(data / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(data / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    runs = tmp_path / "runs"
+    small = {"widths": (8, 16), "projector_hidden": 32, "embedding_dim": 16}
+    for loss, seed in (("tricl-nested", 0), ("tricl-nested", 1), ("simclr", 0)):
+        config = EncoderConfig(**small, learn_importance=loss != "simclr")
+        torch.manual_seed(seed)
+        encoder = Encoder(config, seed=seed).eval()
+        training = {"loss": loss, "seed": seed, "epochs": 1, "seconds": 1.0}
+        save_checkpoint(encoder, runs / f"{loss}-seed{seed}", training=training)
+
+    results = compare(runs, tmp_path / "docs", budgets=(1, 2, 4, 8, 16), root=data)
+    assert results["budgets"] == [1, 2, 4, 8, 16]
+    assert set(results["methods"]) == {
+        "triCL nested, importance order (product)",
+        "triCL nested, random order",
+        "triCL nested, reverse order",
+        "SimCLR, first k",
+        "SimCLR + PCA to k",
+        "raw pixels + PCA to k",
+    }
+    assert "784" in results["methods"]["raw pixels + PCA to k"]
+    assert set(results["identifiability"]) == {"tricl-nested"}
+    for name in ("results-test.json", "p_at_10_vs_k-test.png", "importance_spectrum.png"):
+        assert (tmp_path / "docs" / name).stat().st_size > 0
+    assert (tmp_path / "docs" / "feature_extremes.png").stat().st_size > 0
+    tables = render_markdown(results)
+    assert "| triCL nested, importance order (product) |" in tables and "mAP@100" in tables
