@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     train_parser.add_argument(
         "--data", default="fashion-mnist", help="'fashion-mnist' or an image folder"
     )
-    train_parser.add_argument("--loss", choices=sorted(LOSSES), default="tricl")
+    train_parser.add_argument("--loss", choices=sorted(LOSSES), default=TrainConfig.loss)
     train_parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     train_parser.add_argument(
         "--out", type=Path, required=True, help="checkpoint directory to write"

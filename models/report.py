@@ -46,7 +46,7 @@ def write_plots(results: dict, product, gallery_pixels: np.ndarray, out: Path) -
 
 
 def _write_feature_extremes(xb: np.ndarray, pixels: np.ndarray, path: Path, *, n: int = 8) -> None:
-    figure, axes = plt.subplots(4, 2, figsize=(10, 6))
+    figure, axes = plt.subplots(4, 2, figsize=(10, 4.2))
     for rank in range(4):
         order = np.argsort(xb[:, rank])
         for column, (title, rows) in enumerate(

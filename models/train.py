@@ -27,7 +27,7 @@ class TrainConfig:
     """Recipe of one training run; stored in the checkpoint's config.json."""
 
     data: str = "fashion-mnist"
-    loss: str = "tricl"
+    loss: str = "tricl-nested"
     epochs: int = 3
     batch_size: int = 256
     learning_rate: float = 2e-3

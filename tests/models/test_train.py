@@ -62,7 +62,7 @@ def test_bad_data_folder_is_one_clear_error(tmp_path, capsys):
 
 def test_shipped_default_checkpoint_loads_without_pickle():
     encoder, config = load_checkpoint(DEFAULT_CHECKPOINT)
-    assert config["training"]["loss"] == "tricl"
+    assert config["training"]["loss"] == "tricl-nested"
     assert config["training"]["data"] == "fashion-mnist"
     assert encoder.config.embedding_dim == len(config["importance"])
     assert encoder.embed(torch.zeros(2, 1, 28, 28)).shape == (2, encoder.config.embedding_dim)
