@@ -6,11 +6,11 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from models.datasets import FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, load_fashion_mnist
+from models.datasets import FASHION_MNIST_CLASSES, load_fashion_mnist
 
 
 def write_demo_gallery(
-    out: Path, *, split: str = "test", count: int = 2000, root: Path = FASHION_MNIST_DIR
+    out: Path, *, split: str = "test", count: int = 2000, root: Path | None = None
 ) -> int:
     """Write the first `count` images of a Fashion-MNIST split as PNGs in class folders.
 

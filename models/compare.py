@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from models.checkpoint import load_checkpoint
-from models.datasets import FASHION_MNIST_DIR
 from models.evaluate import embed_pixels, load_split, retrieval_metrics
 
 logger = logging.getLogger(__name__)
@@ -55,7 +54,7 @@ def compare(
     *,
     split: str = "test",
     budgets: tuple[int, ...] = BUDGETS,
-    root: Path = FASHION_MNIST_DIR,
+    root: Path | None = None,
 ) -> dict:
     """Measure every method found in `runs`, write results JSON, markdown tables and plots."""
     xq_pixels, yq, xb_pixels, yb = load_split(split, root)

@@ -14,7 +14,7 @@ from models.preprocess import to_pixels
 
 logger = logging.getLogger(__name__)
 
-FASHION_MNIST_DIR = Path(os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
+DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = (
     "t-shirt",
     "trouser",
@@ -49,8 +49,12 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(data, dtype=dtype, offset=offset).reshape(shape).copy()
 
 
-def load_fashion_mnist(split: str, root: Path = FASHION_MNIST_DIR) -> tuple[np.ndarray, np.ndarray]:
-    """Images (Nx28x28 uint8) and labels (N int64) of the "train" or "test" split."""
+def load_fashion_mnist(split: str, root: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Images (Nx28x28 uint8) and labels (N int64) of the "train" or "test" split.
+
+    `root` defaults to $FASHION_MNIST_DIR, else where Debian's dataset-fashion-mnist puts it.
+    """
+    root = root or Path(os.environ.get("FASHION_MNIST_DIR", DEBIAN_FASHION_MNIST_DIR))
     prefix = {"train": "train", "test": "t10k"}.get(split)
     if prefix is None:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from models.datasets import FASHION_MNIST_DIR, load_fashion_mnist
+from models.datasets import load_fashion_mnist
 from models.encoder import Encoder
 from models.preprocess import normalize
 from models.vectors import unit_rows
@@ -17,7 +17,7 @@ VALIDATION_SIZE = 10_000
 
 
 def load_split(
-    split: str, root: Path = FASHION_MNIST_DIR
+    split: str, root: Path | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Queries and gallery (uint8 images, labels) for "test" or "val".
 

@@ -1,13 +1,11 @@
 import numpy as np
 import pytest
-import torch
 
-from models.checkpoint import save_checkpoint
 from models.compare import compare, identifiability, pca_basis
 from models.config import EncoderConfig
-from models.encoder import Encoder
 from models.evaluate import retrieval_metrics
 from models.report import render_markdown
+from models.train import TrainConfig, train
 from tests.conftest import garment, write_idx
 
 
@@ -63,26 +61,25 @@ def test_pca_basis_is_orthonormal_and_sorted_by_variance():
     assert abs(axes[1, 0]) > 0.99  # the widest column comes first
 
 
-def test_compare_writes_tables_json_and_plots(tmp_path):
+def test_compare_end_to_end_on_a_tiny_dataset_after_one_epoch(tmp_path, monkeypatch):
     data = tmp_path / "fashion"
     data.mkdir()
     rng = np.random.default_rng(0)
-    for prefix, count in (("train", 300), ("t10k", 40)):
+    for prefix, count in (("train", 256), ("t10k", 40)):
         labels = rng.integers(0, 10, count).astype(np.uint8)
         images = np.stack([garment(int(label) * 1000 + i) for i, label in enumerate(labels)])
         write_idx(data / f"{prefix}-images-idx3-ubyte.gz", images)
         write_idx(data / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    monkeypatch.setenv("FASHION_MNIST_DIR", str(data))
     runs = tmp_path / "runs"
-    small = {"widths": (8, 16), "projector_hidden": 32, "embedding_dim": 16}
+    small = EncoderConfig(widths=(8, 16), projector_hidden=32, embedding_dim=16)
     for loss, seed in (("tricl-nested", 0), ("tricl-nested", 1), ("simclr", 0)):
-        config = EncoderConfig(**small, learn_importance=loss != "simclr")
-        torch.manual_seed(seed)
-        encoder = Encoder(config, seed=seed).eval()
-        training = {"loss": loss, "seed": seed, "epochs": 1, "seconds": 1.0}
-        save_checkpoint(encoder, runs / f"{loss}-seed{seed}", training=training)
+        recipe = TrainConfig(loss=loss, seed=seed, epochs=1, batch_size=64, device="cpu")
+        train(recipe, runs / f"{loss}-seed{seed}", encoder_config=small)
 
-    results = compare(runs, tmp_path / "docs", budgets=(1, 2, 4, 8, 16), root=data)
+    results = compare(runs, tmp_path / "docs", budgets=(1, 2, 4, 8, 16))
     assert results["budgets"] == [1, 2, 4, 8, 16]
+    assert results["queries"] == 40 and results["gallery"] == 256
     assert set(results["methods"]) == {
         "triCL nested, importance order (product)",
         "triCL nested, random order",
@@ -91,6 +88,8 @@ def test_compare_writes_tables_json_and_plots(tmp_path):
         "SimCLR + PCA to k",
         "raw pixels + PCA to k",
     }
+    for by_budget in results["methods"].values():
+        assert all(0 <= m["p_at_10"] <= 1 and 0 <= m["map_at_100"] <= 1 for m in by_budget.values())
     assert "784" in results["methods"]["raw pixels + PCA to k"]
     assert set(results["identifiability"]) == {"tricl-nested"}
     for name in ("results-test.json", "p_at_10_vs_k-test.png", "importance_spectrum.png"):
