@@ -140,9 +140,7 @@ def _compare(args: argparse.Namespace) -> int:
     from models.report import render_markdown
 
     results = compare(args.runs, args.out, split=args.split)
-    tables = render_markdown(results)
-    (args.out / f"results-{args.split}-tables.md").write_text(tables)
-    print(tables)
+    print(render_markdown(results))
     return 0
 
 

@@ -17,5 +17,4 @@ train simclr 0
 train mrl 0
 train tricl-nested 1
 train simclr 1
-.venv/bin/python -m models compare --runs "$runs" --split val --out docs
 .venv/bin/python -m models compare --runs "$runs" --split test --out docs
