@@ -36,10 +36,16 @@ class TriCLLoss(nn.Module):
         self.tau = tau
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:
-        loss = nt_xent(z1, z2, temperature=self.temperature, importance=importance)
+        loss = self.contrastive(z1, z2, importance)
         if self.tau:
             loss = loss + self.tau * decorrelation(torch.cat([z1, z2]))
         return loss
+
+    def contrastive(
+        self, z1: torch.Tensor, z2: torch.Tensor, importance: torch.Tensor
+    ) -> torch.Tensor:
+        """The tri-factor NT-Xent term alone."""
+        return nt_xent(z1, z2, temperature=self.temperature, importance=importance)
 
 
 class SimCLRLoss(nn.Module):
@@ -65,7 +71,7 @@ class SimCLRLoss(nn.Module):
         return nt_xent(z1, z2, temperature=self.temperature)
 
 
-class NestedTriCLLoss(nn.Module):
+class NestedTriCLLoss(TriCLLoss):
     """triCL whose contrastive term is averaged over the importance-ordered prefixes.
 
     The paper's loss ranks dimensions by S but does not make the top ones carry the quality on
@@ -79,23 +85,18 @@ class NestedTriCLLoss(nn.Module):
         smallest: smallest prefix; the others double up to D.
     """
 
-    uses_importance = True
-
     def __init__(self, temperature: float = 0.2, tau: float = 1.0, smallest: int = 2) -> None:
-        super().__init__()
-        self.temperature = temperature
-        self.tau = tau
+        super().__init__(temperature=temperature, tau=tau)
         self.smallest = smallest
 
-    def forward(self, z1: torch.Tensor, z2: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:
+    def contrastive(
+        self, z1: torch.Tensor, z2: torch.Tensor, importance: torch.Tensor
+    ) -> torch.Tensor:
         order = torch.argsort(importance.detach(), descending=True, stable=True)
-        loss = nested_nt_xent(
+        return nested_nt_xent(
             z1, z2, order=order, smallest=self.smallest, temperature=self.temperature,
             importance=importance,
         )  # fmt: skip
-        if self.tau:
-            loss = loss + self.tau * decorrelation(torch.cat([z1, z2]))
-        return loss
 
 
 class MatryoshkaLoss(nn.Module):
