@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 BUDGETS = (1, 2, 4, 8, 16, 32, 64, 128)
 PRODUCT = "tricl-nested"
+PRODUCT_METHOD = "triCL nested, importance order (product)"
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def _method_embeddings(
     product = models[f"{PRODUCT}-seed0"]
     shuffled = np.random.default_rng(0).permutation(dim)
     methods = {
-        "triCL nested, importance order (product)": (product.xq, product.xb),
+        PRODUCT_METHOD: (product.xq, product.xb),
         "triCL nested, random order": (product.xq[:, shuffled], product.xb[:, shuffled]),
         "triCL nested, reverse order": (product.xq[:, ::-1], product.xb[:, ::-1]),
     }

@@ -5,7 +5,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-PRODUCT_METHOD = "triCL nested, importance order (product)"
+from models.compare import PRODUCT_METHOD
 
 
 def write_plots(results: dict, product, gallery_pixels: np.ndarray, out: Path) -> None:
