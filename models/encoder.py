@@ -44,8 +44,13 @@ class Encoder(nn.Module):
         return F.softplus(self.importance_logits)
 
     def importance_order(self) -> torch.Tensor:
-        """Permutation that sorts dimensions by decreasing importance (ties keep index order)."""
-        return torch.argsort(self.dimension_importance().detach(), descending=True, stable=True)
+        """Permutation that sorts dimensions by decreasing importance (ties keep index order).
+
+        Sorted by the logits on the CPU: softplus is monotonic, but its float32 rounding differs
+        between devices, and near-equal importances then swapped columns between a GPU-built
+        gallery and CPU-embedded queries.
+        """
+        return torch.argsort(self.importance_logits.detach().cpu(), descending=True, stable=True)
 
     @torch.inference_mode()
     def embed(self, images: torch.Tensor) -> torch.Tensor:
