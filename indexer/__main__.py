@@ -5,6 +5,7 @@ import logging
 import sys
 from pathlib import Path
 
+from indexer.ann import INDEX_TYPES
 from indexer.build import BuildConfig, build_index
 from indexer.demo import write_demo_gallery
 from models.checkpoint import DEFAULT_CHECKPOINT
@@ -27,6 +28,31 @@ def main(argv: list[str] | None = None) -> int:
         "--workers", type=int, default=2, help="DataLoader processes that decode images"
     )
 
+    build.add_argument(
+        "--index-type",
+        choices=INDEX_TYPES,
+        default="flat",
+        help="search structure: exact flat, approximate ivf/hnsw/ivfpq, or auto by size and memory",
+    )
+    build.add_argument(
+        "--index-features",
+        type=int,
+        default=16,
+        help="budget an approximate structure serves; other budgets stay exact (flat)",
+    )
+    build.add_argument(
+        "--target-recall",
+        type=float,
+        default=0.95,
+        help="approximate types are tuned until recall@10 against exact reaches this",
+    )
+    build.add_argument(
+        "--memory-budget-mb",
+        type=int,
+        default=4096,
+        help="auto picks IVF-PQ when full vectors at the budget would not fit in this",
+    )
+
     demo = commands.add_parser("demo-gallery", help="write Fashion-MNIST images as PNG files")
     demo.add_argument("--out", type=Path, default=Path("imgs"))
     demo.add_argument("--split", choices=["train", "test"], default="test")
@@ -46,12 +72,16 @@ def main(argv: list[str] | None = None) -> int:
                     batch_size=args.batch_size,
                     device=args.device,
                     workers=args.workers,
+                    index_type=args.index_type,
+                    index_features=args.index_features,
+                    target_recall=args.target_recall,
+                    memory_budget_bytes=args.memory_budget_mb << 20,
                 )
             )
             print(
                 f"indexed {summary.count} images, skipped {summary.skipped}, "
                 f"in {summary.seconds:.1f} s ({summary.images_per_second:.0f} images/s) "
-                f"-> {args.out}"
+                f"-> {args.out} ({summary.structure})"
             )
         else:
             written = write_demo_gallery(args.out, split=args.split, count=args.count)

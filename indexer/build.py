@@ -13,12 +13,14 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from indexer.ann import INDEX_TYPES, BuiltStructure, build_structure, choose_index_type
 from indexer.gallery import GalleryImages, collate_decoded
 from indexer.index_dir import check_replaceable, write_index
 from models.checkpoint import CONFIG_FILE, load_checkpoint
 from models.device import resolve_device
 from models.encoder import Encoder
 from models.imagefiles import list_image_files
+from models.vectors import unit_rows
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +36,10 @@ class BuildConfig:
     batch_size: int = 256
     device: str = "auto"
     workers: int = 2
+    index_type: str = "flat"
+    index_features: int = 16
+    target_recall: float = 0.95
+    memory_budget_bytes: int = 4 << 30
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,7 @@ class BuildSummary:
     count: int
     skipped: int
     seconds: float
+    structure: str = "flat"
 
     @property
     def images_per_second(self) -> float:
@@ -53,6 +60,12 @@ def build_index(config: BuildConfig) -> BuildSummary:
         raise ValueError(f"gallery {config.gallery} is not a directory")
     if config.keep < 1:
         raise ValueError(f"--keep must be at least 1, got {config.keep}")
+    if config.index_type not in INDEX_TYPES:
+        raise ValueError(f"--index-type must be one of {', '.join(INDEX_TYPES)}")
+    if not 0 < config.target_recall <= 1:
+        raise ValueError(f"--target-recall must be in (0, 1], got {config.target_recall}")
+    if config.index_features < 1:
+        raise ValueError(f"--index-features must be at least 1, got {config.index_features}")
     if config.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {config.batch_size}")
     check_replaceable(config.out)
@@ -89,7 +102,6 @@ def build_index(config: BuildConfig) -> BuildSummary:
         "count": len(kept_positions),
         "importance": [importance[j] for j in order[: config.keep]],
         "metric": "cosine over the first k importance-ordered dimensions",
-        "index_type": "flat",
         "gallery": str(config.gallery.resolve()),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "skipped": skipped,
@@ -100,14 +112,42 @@ def build_index(config: BuildConfig) -> BuildSummary:
             "batch_size": config.batch_size,
         },
     }
+    structure = _search_structure(vectors, config)
+    manifest["build"]["index_seconds"] = round(time.perf_counter() - started - seconds, 2)
     write_index(
         config.out,
         vectors=vectors,
         ids=[relative[position] for position in kept_positions],
         manifest=manifest,
         model_dir=config.model,
+        structure=structure,
     )
-    return BuildSummary(count=len(kept_positions), skipped=len(skipped), seconds=seconds)
+    described = structure.type
+    if not structure.exact:
+        described += f" at {structure.features} features, recall@10 {structure.recall_at_10:.3f}"
+    return BuildSummary(len(kept_positions), len(skipped), seconds, described)
+
+
+def _search_structure(vectors: np.ndarray, config: BuildConfig) -> BuiltStructure:
+    """index.faiss: exact over all kept columns, or approximate at the --index-features budget."""
+    features = min(config.index_features, config.keep)
+    index_type = config.index_type
+    if index_type == "auto":
+        index_type = choose_index_type(len(vectors), features, config.memory_budget_bytes)
+    if index_type == "flat":
+        return build_structure(unit_rows(vectors), "flat")
+    structure = build_structure(
+        unit_rows(vectors[:, :features]), index_type, target_recall=config.target_recall
+    )
+    if structure.recall_at_10 < config.target_recall:
+        logger.warning(
+            "%s at %d features reaches recall@10 %.3f, below the target %.2f",
+            index_type,
+            features,
+            structure.recall_at_10,
+            config.target_recall,
+        )
+    return structure
 
 
 def _listable(files: list[Path], gallery: Path) -> tuple[list[Path], list[str], list[dict]]:

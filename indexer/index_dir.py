@@ -3,7 +3,8 @@
 manifest.json  what the index is: model, keep, count, importance, skipped files, checksums
 vectors.npy    float32 [N, keep], columns in importance order, not normalised
 ids.txt        N gallery-relative POSIX paths, utf-8
-index.faiss    inner-product FAISS index over the unit-normalised full-budget rows
+index.faiss    inner-product FAISS index over unit rows of one budget (manifest "index"):
+               exact flat over all `keep` columns by default, or IVF/HNSW/IVF-PQ at a small budget
 model/         the checkpoint that made the vectors, so queries embed the same way
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from indexer.ann import BuiltStructure, apply_search_params, build_structure
 from models.vectors import unit_rows
 
 INDEX_FORMAT = 1
@@ -37,11 +39,16 @@ class LoadedIndex:
     manifest: dict
     vectors: np.ndarray  # N x keep float32
     ids: list[str]
-    full_budget: faiss.Index  # IndexFlatIP over the unit-normalised N x keep rows
+    structure: faiss.Index  # index.faiss: search structure over unit rows of one budget
 
     @property
     def keep(self) -> int:
         return int(self.manifest["keep"])
+
+    @property
+    def structure_info(self) -> dict:
+        """{"type", "features", "params", "recall_at_10", "exact"} of index.faiss."""
+        return self.manifest["index"]
 
     @property
     def model_dir(self) -> Path:
@@ -49,12 +56,19 @@ class LoadedIndex:
 
 
 def write_index(
-    out: Path, *, vectors: np.ndarray, ids: list[str], manifest: dict, model_dir: Path
+    out: Path,
+    *,
+    vectors: np.ndarray,
+    ids: list[str],
+    manifest: dict,
+    model_dir: Path,
+    structure: BuiltStructure | None = None,
 ) -> None:
     """Write a complete index to a sibling temporary directory, then move it to `out`.
 
-    An interrupted build leaves only the temporary directory behind; an index already at `out`
-    is replaced only once the new one is complete on disk.
+    `structure` defaults to an exact flat index over all columns. An interrupted build leaves
+    only the temporary directory behind; an index already at `out` is replaced only once the
+    new one is complete on disk.
     """
     if vectors.ndim != 2 or vectors.shape[0] != len(ids):
         raise ValueError(f"{vectors.shape[0]} vectors for {len(ids)} ids")
@@ -64,12 +78,23 @@ def write_index(
     try:
         np.save(staging / VECTORS_FILE, np.ascontiguousarray(vectors, dtype=np.float32))
         (staging / IDS_FILE).write_text("".join(f"{item}\n" for item in ids), encoding="utf-8")
-        flat = faiss.IndexFlatIP(vectors.shape[1])
-        flat.add(unit_rows(vectors))
-        faiss.write_index(flat, str(staging / FAISS_FILE))
+        if structure is None:
+            structure = build_structure(unit_rows(vectors), "flat")
+        faiss.write_index(structure.index, str(staging / FAISS_FILE))
         shutil.copytree(model_dir, staging / MODEL_DIR)
         checksums = {name: _sha256(staging / name) for name in CHECKSUMMED_FILES}
-        full_manifest = {"format": INDEX_FORMAT, **manifest, "checksums": checksums}
+        full_manifest = {
+            "format": INDEX_FORMAT,
+            **manifest,
+            "index": {
+                "type": structure.type,
+                "features": structure.features,
+                "exact": structure.exact,
+                "params": structure.params,
+                "recall_at_10": structure.recall_at_10,
+            },
+            "checksums": checksums,
+        }
         (staging / MANIFEST_FILE).write_text(json.dumps(full_manifest, indent=2) + "\n")
         _fsync_tree(staging)
         _replace_directory(staging, out)
@@ -98,14 +123,28 @@ def load_index(path: Path) -> LoadedIndex:
             raise ValueError(f"index file {name} does not match its checksum: the index is corrupt")
     vectors = np.load(path / VECTORS_FILE, allow_pickle=False)
     ids = (path / IDS_FILE).read_text(encoding="utf-8").splitlines()
-    full_budget = faiss.read_index(str(path / FAISS_FILE))
+    structure = faiss.read_index(str(path / FAISS_FILE))
+    # Indexes written before index types existed hold an exact flat index over every column.
+    manifest.setdefault(
+        "index",
+        {
+            "type": "flat",
+            "features": manifest["keep"],
+            "exact": True,
+            "params": {},
+            "recall_at_10": 1.0,
+        },
+    )
+    apply_search_params(structure, manifest["index"]["params"])
     if vectors.dtype != np.float32 or vectors.ndim != 2 or vectors.shape[1] != manifest["keep"]:
         raise ValueError(
             f"{VECTORS_FILE} has shape {vectors.shape}; expected N x {manifest['keep']} float32"
         )
-    if not len(ids) == len(vectors) == full_budget.ntotal == manifest["count"]:
+    if not len(ids) == len(vectors) == structure.ntotal == manifest["count"]:
         raise ValueError("vectors, ids, FAISS index and manifest disagree on the number of items")
-    return LoadedIndex(path, manifest, vectors, ids, full_budget)
+    if structure.d != manifest["index"]["features"]:
+        raise ValueError(f"{FAISS_FILE} covers {structure.d} features, the manifest says otherwise")
+    return LoadedIndex(path, manifest, vectors, ids, structure)
 
 
 def _sha256(path: Path) -> str:

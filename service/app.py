@@ -1,15 +1,19 @@
 """The FastAPI application: loads the index in its lifespan and mounts the routers."""
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import torch
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from service.deps import get_settings
-from service.routes import search, status
+from service.metrics import ServiceMetrics
+from service.middleware import CountRequests
+from service.routes import observability, search, status
 from service.settings import Settings
 from service.state import load_state
 
@@ -19,17 +23,24 @@ logger = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; `settings` defaults to flags/environment (see service.settings)."""
 
+    metrics = ServiceMetrics()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         active = settings or get_settings()
-        app.state.service = load_state(active)
+        torch.set_num_threads(len(os.sched_getaffinity(0)))
+        state = load_state(active, on_batch=metrics.embed_batch.observe)
+        metrics.describe_index(state.engine.count, state.engine.memory())
+        app.state.service = state
         logger.info(
-            "serving %d items from %s (keep=%d)",
-            app.state.service.engine.count,
+            "serving %d items from %s (keep=%d, %s)",
+            state.engine.count,
             active.index,
-            app.state.service.index.keep,
+            state.index.keep,
+            state.index.structure_info["type"],
         )
         yield
+        state.embedder.close()
 
     app = FastAPI(
         title="triCL image retrieval",
@@ -39,9 +50,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     if settings is not None:
         app.dependency_overrides[get_settings] = lambda: settings
+    app.state.metrics = metrics
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_middleware(CountRequests, metrics=metrics)
     app.include_router(search.router)
     app.include_router(status.router)
+    app.include_router(observability.router)
     return app
 
 

@@ -1,4 +1,4 @@
-"""Exact cosine search at any feature budget k over an index directory."""
+"""Cosine search at any feature budget k over an index directory, with optional re-ranking."""
 
 import threading
 from collections import OrderedDict
@@ -6,17 +6,28 @@ from collections import OrderedDict
 import faiss
 import numpy as np
 
+from indexer.ann import structure_bytes
 from indexer.index_dir import LoadedIndex
 from models.vectors import unit_rows
+
+
+def ladder_budgets(keep: int) -> list[int]:
+    """Budgets held ready from the start: the powers of two up to `keep`, and `keep`."""
+    budgets = [2**j for j in range(keep.bit_length()) if 2**j <= keep]
+    return sorted(set(budgets) | {keep})
 
 
 class SearchEngine:
     """Answers "nearest gallery items to q on the first k dimensions" for every 1 <= k <= keep.
 
-    Cosine at budget k needs rows normalised over their first k entries, which differ per k.
-    The full budget comes from the index's FAISS file; any other budget gets a flat
-    inner-product index over normalised, contiguous first-k columns, built on first use and
-    kept in a least-recently-used cache bounded by `cache_bytes`.
+    Cosine at budget k needs rows normalised over their first k entries, which differ per k,
+    and a scan costs time in proportion to the bytes it reads. So each budget gets its own
+    contiguous array of normalised first-k columns (a FAISS flat inner-product index): a scan
+    at k = 16 reads a quarter of the bytes of one at k = 64. The ladder of powers of two is
+    built at start-up (under twice the memory of the full-budget array); other budgets are built
+    on first use and kept in a least-recently-used cache bounded by `cache_bytes`. If the index
+    directory holds an approximate structure, its budget is served from it; every other budget
+    is exact.
     """
 
     def __init__(self, index: LoadedIndex, *, cache_bytes: int) -> None:
@@ -24,8 +35,19 @@ class SearchEngine:
         self.keep = index.keep
         self.count = len(index.ids)
         self.cache_bytes = cache_bytes
-        self._budgets: OrderedDict[int, faiss.Index] = OrderedDict()
+        info = index.structure_info
+        self.approximate_features = None if info["exact"] else int(info["features"])
+        self._ladder: dict[int, faiss.Index] = {}
+        for budget in ladder_budgets(self.keep):
+            if info["exact"] and budget == int(info["features"]):
+                self._ladder[budget] = index.structure
+            else:
+                self._ladder[budget] = _flat(index.vectors, budget)
+        self._cache: OrderedDict[int, faiss.Index] = OrderedDict()
         self._lock = threading.Lock()
+
+    def is_exact(self, k_features: int) -> bool:
+        return k_features != self.approximate_features
 
     def search(self, xq: np.ndarray, k_features: int, top_k: int) -> tuple[np.ndarray, np.ndarray]:
         """Scores and row numbers of the `top_k` best items for each query row.
@@ -36,32 +58,85 @@ class SearchEngine:
             top_k: neighbours per query; at most the gallery size are returned.
 
         Returns:
-            D (Q x n cosine scores, descending) and I (Q x n row numbers), n = min(top_k, N).
+            D (Q x n cosine scores, descending) and I (Q x n row numbers, -1 where an
+            approximate structure found fewer), n = min(top_k, N).
         """
+        self._check(k_features, top_k)
+        queries = unit_rows(np.atleast_2d(xq)[:, :k_features])
+        return self._budget_index(k_features).search(queries, min(top_k, self.count))
+
+    def search_reranked(
+        self, xq: np.ndarray, k_features: int, rerank_features: int, shortlist: int, top_k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Shortlist with the first `k_features`, then order it by cosine on `rerank_features`.
+
+        The cheap budget scans the whole gallery; the expensive one only touches the shortlist,
+        gathering its rows from the full vectors. Scores returned are at `rerank_features`.
+        """
+        self._check(rerank_features, top_k)
+        _, candidates = self.search(xq, k_features, shortlist)
+        queries = unit_rows(np.atleast_2d(xq)[:, :rerank_features])
+        n = min(top_k, candidates.shape[1])
+        D = np.full((len(queries), n), -np.inf, dtype=np.float32)
+        I = np.full((len(queries), n), -1, dtype=np.int64)
+        for row, (query, rows) in enumerate(zip(queries, candidates, strict=True)):
+            rows = rows[rows >= 0]
+            scores = unit_rows(self.index.vectors[rows, :rerank_features]) @ query
+            best = np.argsort(-scores, kind="stable")[:n]
+            D[row, : len(best)], I[row, : len(best)] = scores[best], rows[best]
+        return D, I
+
+    def memory(self) -> list[dict]:
+        """Bytes held by each search structure, largest budgets last."""
+        held = [
+            {"structure": "vectors.npy (lazy budgets, re-ranking)", "features": self.keep}
+            | {"bytes": int(self.index.vectors.nbytes)}
+        ]
+        for budget, index in self._ladder.items():
+            held.append({"structure": "exact ladder", "features": budget, "bytes": _bytes(index)})
+        with self._lock:
+            cached = list(self._cache.items())
+        for budget, index in cached:
+            held.append({"structure": "exact, cached", "features": budget, "bytes": _bytes(index)})
+        if self.approximate_features is not None:
+            held.append(
+                {
+                    "structure": self.index.structure_info["type"],
+                    "features": self.approximate_features,
+                    "bytes": structure_bytes(self.index.structure),
+                }
+            )
+        return held
+
+    def _check(self, k_features: int, top_k: int) -> None:
         if not 1 <= k_features <= self.keep:
             raise ValueError(f"k_features must be between 1 and {self.keep}, got {k_features}")
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1, got {top_k}")
-        n = min(top_k, self.count)
-        queries = unit_rows(np.atleast_2d(xq)[:, :k_features])
-        D, I = self._budget_index(k_features).search(queries, n)
-        return D, I
 
     def _budget_index(self, k_features: int) -> faiss.Index:
-        if k_features == self.keep:
-            return self.index.full_budget
+        if k_features == self.approximate_features:
+            return self.index.structure
+        if k_features in self._ladder:
+            return self._ladder[k_features]
         with self._lock:
-            cached = self._budgets.get(k_features)
+            cached = self._cache.get(k_features)
             if cached is not None:
-                self._budgets.move_to_end(k_features)
+                self._cache.move_to_end(k_features)
                 return cached
-        built = faiss.IndexFlatIP(k_features)
-        built.add(unit_rows(self.index.vectors[:, :k_features]))
+        built = _flat(self.index.vectors, k_features)
         with self._lock:
-            self._budgets[k_features] = built
-            while self._budgets and self._cached_bytes() > self.cache_bytes:
-                self._budgets.popitem(last=False)
+            self._cache[k_features] = built
+            while self._cache and 4 * self.count * sum(self._cache) > self.cache_bytes:
+                self._cache.popitem(last=False)
         return built
 
-    def _cached_bytes(self) -> int:
-        return sum(4 * self.count * budget for budget in self._budgets)
+
+def _flat(vectors: np.ndarray, budget: int) -> faiss.Index:
+    index = faiss.IndexFlatIP(budget)
+    index.add(unit_rows(vectors[:, :budget]))
+    return index
+
+
+def _bytes(flat: faiss.Index) -> int:
+    return 4 * flat.ntotal * flat.d

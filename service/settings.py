@@ -20,5 +20,14 @@ class Settings(BaseSettings):
     )
     max_top_k: int = Field(1000, gt=0, description="largest top_k a request may ask for")
     budget_cache_bytes: int = Field(
-        256 * 1024 * 1024, ge=0, description="memory for normalised per-budget copies of the index"
+        256 * 1024 * 1024,
+        ge=0,
+        description="memory for budgets outside the ladder of powers of two, built on first use",
     )
+    embed_max_batch: int = Field(
+        64, ge=1, le=1024, description="query images per forward pass; 1 embeds each alone"
+    )
+    embed_max_wait_ms: float = Field(
+        2.0, ge=0, le=50, description="longest a query waits for others still being decoded"
+    )
+    max_shortlist: int = Field(10_000, gt=0, description="largest re-ranking shortlist")

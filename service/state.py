@@ -1,5 +1,6 @@
 """What the service holds in memory once started: the index, its engine and its model."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,9 @@ class ServiceState:
     model_config: dict
 
 
-def load_state(settings: Settings) -> ServiceState:
+def load_state(
+    settings: Settings, on_batch: Callable[[int], None] = lambda size: None
+) -> ServiceState:
     """Load and cross-check the index and the model stored inside it."""
     index = load_index(Path(settings.index))
     encoder, model_config = load_checkpoint(index.model_dir)
@@ -28,4 +31,11 @@ def load_state(settings: Settings) -> ServiceState:
             f"but holds {model_config['id']}: rebuild the index"
         )
     engine = SearchEngine(index, cache_bytes=settings.budget_cache_bytes)
-    return ServiceState(index, engine, QueryEmbedder(encoder, index.keep), model_config)
+    embedder = QueryEmbedder(
+        encoder,
+        index.keep,
+        max_batch=settings.embed_max_batch,
+        max_wait_ms=settings.embed_max_wait_ms,
+        on_batch=on_batch,
+    )
+    return ServiceState(index, engine, embedder, model_config)

@@ -1,5 +1,7 @@
 """POST /search: the neighbours of an uploaded image at the caller's feature budget."""
 
+import time
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
@@ -23,6 +25,9 @@ class Neighbour(BaseModel):
 class SearchResponse(BaseModel):
     k_features: int
     top_k: int
+    rerank_features: int | None = None
+    shortlist: int | None = None
+    exact: bool
     results: list[Neighbour]
 
 
@@ -36,11 +41,21 @@ async def search(
         int | None, Query(description="feature budget, 1..keep; defaults to keep")
     ] = None,
     top_k: Annotated[int, Query(description="number of neighbours to return")] = 10,
+    rerank_features: Annotated[
+        int | None,
+        Query(description="re-rank a shortlist found at k_features with this larger budget"),
+    ] = None,
+    shortlist: Annotated[
+        int, Query(description="candidates found at k_features before re-ranking")
+    ] = 100,
 ) -> SearchResponse:
     """Cosine search over the first `k_features` importance-ordered dimensions.
 
-    Unknown query parameters are ignored. Exact: the ranking equals brute force over
-    vectors.npy at that budget.
+    With `rerank_features`, the `shortlist` best items at `k_features` are re-ordered by
+    cosine on the first `rerank_features` dimensions (scores are then at that budget).
+    Unknown query parameters are ignored. Exact at every budget of a flat index: the ranking
+    equals brute force over vectors.npy; `exact` is false where an approximate structure
+    served the budget.
     """
     keep = state.index.keep
     k_features = keep if k_features is None else k_features
@@ -52,6 +67,8 @@ async def search(
         raise HTTPException(
             422, f"top_k must be an integer from 1 to {settings.max_top_k}, got {top_k}"
         )
+    if rerank_features is not None:
+        _check_rerank(k_features, rerank_features, shortlist, top_k, keep, settings)
     _refuse_oversized_body(request, settings)
     if file is None:
         raise HTTPException(
@@ -60,28 +77,74 @@ async def search(
     data = await file.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
         raise HTTPException(413, f"the upload is larger than {settings.max_upload_bytes:,} bytes")
+    plan = SearchPlan(k_features, top_k, rerank_features, shortlist)
+    started = time.perf_counter()
     try:
-        return await run_in_threadpool(_search, state, settings, data, k_features, top_k)
+        response = await run_in_threadpool(_search, state, settings, data, plan)
     except ImageRejected as error:
         raise HTTPException(error.status_code, str(error)) from None
+    seconds = time.perf_counter() - started
+    request.app.state.metrics.search_seconds.labels(str(k_features)).observe(seconds)
+    return response
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    k_features: int
+    top_k: int
+    rerank_features: int | None
+    shortlist: int
 
 
 def _search(
-    state: ServiceState, settings: Settings, data: bytes, k_features: int, top_k: int
+    state: ServiceState, settings: Settings, data: bytes, plan: SearchPlan
 ) -> SearchResponse:
-    image = decode_upload(data, max_pixels=settings.max_image_pixels)
-    try:
-        query = state.embedder.embed([image])
-    except (OSError, ValueError) as error:
-        raise ImageRejected("the image could not be converted for the model") from error
-    D, I = state.engine.search(query, k_features, top_k)
+    with state.embedder.arriving() as arrival:
+        image = decode_upload(data, max_pixels=settings.max_image_pixels)
+        try:
+            query = state.embedder.embed_one(image, arrival)
+        except (OSError, ValueError) as error:
+            raise ImageRejected("the image could not be converted for the model") from error
+    engine = state.engine
+    if plan.rerank_features is None:
+        D, I = engine.search(query, plan.k_features, plan.top_k)
+        exact = engine.is_exact(plan.k_features)
+    else:
+        D, I = engine.search_reranked(
+            query, plan.k_features, plan.rerank_features, plan.shortlist, plan.top_k
+        )
+        exact = False  # a shortlist may miss items the larger budget alone would rank high
     ids = state.index.ids
     results = [
         Neighbour(rank=rank, id=ids[row], score=round(float(score), 6))
         for rank, (score, row) in enumerate(zip(D[0], I[0], strict=True), start=1)
         if row >= 0
     ]
-    return SearchResponse(k_features=k_features, top_k=top_k, results=results)
+    return SearchResponse(
+        k_features=plan.k_features,
+        top_k=plan.top_k,
+        rerank_features=plan.rerank_features,
+        shortlist=plan.shortlist if plan.rerank_features is not None else None,
+        exact=exact,
+        results=results,
+    )
+
+
+def _check_rerank(
+    k_features: int, rerank_features: int, shortlist: int, top_k: int, keep: int, settings: Settings
+) -> None:
+    if not k_features < rerank_features <= keep:
+        raise HTTPException(
+            422,
+            f"rerank_features must be an integer above k_features ({k_features}) and at most "
+            f"{keep}, got {rerank_features}",
+        )
+    if not top_k <= shortlist <= settings.max_shortlist:
+        raise HTTPException(
+            422,
+            f"shortlist must be an integer from top_k ({top_k}) to {settings.max_shortlist}, "
+            f"got {shortlist}",
+        )
 
 
 def _refuse_oversized_body(request: Request, settings: Settings) -> None:

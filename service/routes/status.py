@@ -15,16 +15,22 @@ def health(state: StateDep) -> dict:
 
 @router.get("/info")
 def info(state: StateDep) -> dict:
-    """The model, dimensions, gallery size and ordered importance of the loaded index."""
+    """The model, dimensions, gallery size, ordered importance and search structures."""
     manifest = state.index.manifest
+    structure = state.index.structure_info
+    memory = state.engine.memory()
+    embedder = state.embedder
     return {
         "model": manifest["model"],
         "D": manifest["model"]["embedding_dim"],
         "keep": state.index.keep,
         "count": manifest["count"],
         "importance": manifest["importance"],
-        "index_type": manifest["index_type"],
-        "exact": True,
+        "index_type": structure["type"],
+        "exact": structure["exact"],
+        "index": structure,
+        "memory": {"total_bytes": sum(held["bytes"] for held in memory), "structures": memory},
+        "embedding": {"max_batch": embedder.max_batch, "max_wait_ms": embedder.max_wait * 1000},
         "metric": manifest["metric"],
         "created": manifest["created"],
         "skipped": len(manifest["skipped"]),

@@ -60,6 +60,8 @@ def test_cli_build_prints_a_summary_and_replaces_an_existing_index(gallery, tmp_
         (["--keep", "129"], "--keep 129 is larger than the model's 128 dimensions"),
         (["--keep", "0"], "--keep must be at least 1"),
         (["--model", "/nonexistent/model"], "is not a model checkpoint"),
+        (["--index-features", "0"], "--index-features must be at least 1"),
+        (["--target-recall", "1.5"], "--target-recall must be in (0, 1]"),
     ],
 )
 def test_bad_arguments_exit_non_zero_with_one_line(gallery, tmp_path, capsys, arguments, message):
@@ -141,3 +143,28 @@ def test_a_file_name_with_a_line_break_is_skipped_not_corrupting_ids(tmp_path):
     assert index.manifest["skipped"] == [
         {"path": "two\\nlines.png", "reason": "file name contains a line break"}
     ]
+
+
+def test_cli_builds_an_approximate_index_that_records_its_recall(gallery, tmp_path, capsys):
+    out = tmp_path / "index"
+    args = ["build", "--gallery", str(gallery), "--out", str(out), "--workers", "0"]
+    assert main([*args, "--index-type", "hnsw", "--index-features", "8"]) == 0
+    assert "hnsw at 8 features, recall@10" in capsys.readouterr().out
+    index = load_index(out)
+    info = index.structure_info
+    assert info["type"] == "hnsw" and info["features"] == 8 and not info["exact"]
+    assert 0 < info["recall_at_10"] <= 1 and "efSearch" in info["params"]
+    assert index.structure.d == 8 and index.structure.ntotal == 23
+
+
+def test_auto_on_a_small_gallery_is_exact(gallery, tmp_path):
+    out = tmp_path / "index"
+    args = ["build", "--gallery", str(gallery), "--out", str(out), "--workers", "0"]
+    assert main([*args, "--index-type", "auto"]) == 0
+    assert load_index(out).structure_info == {
+        "type": "flat",
+        "features": 64,
+        "exact": True,
+        "params": {},
+        "recall_at_10": 1.0,
+    }

@@ -76,6 +76,18 @@ def test_ranking_equals_brute_force_on_vectors_npy(client, index_dir, gallery, k
         ({"k_features": "abc"}, "k_features: Input should be a valid integer"),
         ({"top_k": 0}, "top_k must be an integer from 1 to 1000, got 0"),
         ({"top_k": 1001}, "top_k must be an integer from 1 to 1000, got 1001"),
+        (
+            {"k_features": 8, "rerank_features": 8},
+            "rerank_features must be an integer above k_features (8) and at most 32, got 8",
+        ),
+        (
+            {"k_features": 8, "rerank_features": 33},
+            "rerank_features must be an integer above k_features (8) and at most 32, got 33",
+        ),
+        (
+            {"k_features": 8, "rerank_features": 32, "shortlist": 5},
+            "shortlist must be an integer from top_k (10) to 10000, got 5",
+        ),
     ],
 )
 def test_bad_parameters_get_422_with_a_sentence(client, params, detail):
@@ -132,3 +144,42 @@ def test_odd_image_modes_are_searchable(client, mode):
 def test_unknown_query_parameters_are_ignored(client):
     response = upload(client, png_bytes(garment(4)), top_k=1, colour="blue")
     assert response.status_code == 200 and len(response.json()["results"]) == 1
+
+
+def test_info_states_the_memory_of_each_search_structure(client):
+    info = client.get("/info").json()
+    structures = info["memory"]["structures"]
+    ladder = {
+        held["features"]: held["bytes"] for held in structures if "ladder" in held["structure"]
+    }
+    assert ladder == {k: 4 * 23 * k for k in (1, 2, 4, 8, 16, 32)}
+    assert info["memory"]["total_bytes"] == sum(held["bytes"] for held in structures)
+    assert info["index"]["exact"] and info["embedding"]["max_batch"] >= 1
+
+
+def test_reranking_returns_the_shortlist_ordered_at_the_larger_budget(client, index_dir, gallery):
+    index = load_index(index_dir)
+    encoder, _ = load_checkpoint(index.model_dir)
+    query_path = gallery / "odd/cmyk.jpg"
+    xq = encoder.embed(preprocess(open_image(query_path), encoder.config)[None]).numpy()
+    params = {"k_features": 4, "rerank_features": 32, "shortlist": 12, "top_k": 5}
+    body = upload(client, query_path.read_bytes(), **params).json()
+    shortlist = upload(client, query_path.read_bytes(), k_features=4, top_k=12).json()["results"]
+    scores = unit_rows(index.vectors[:, :32]) @ unit_rows(xq[:, :32])[0]
+    by_id = dict(zip(index.ids, scores, strict=True))
+    expected = sorted((by_id[r["id"]] for r in shortlist), reverse=True)[:5]
+    assert body["rerank_features"] == 32 and body["shortlist"] == 12 and not body["exact"]
+    assert [r["score"] for r in body["results"]] == pytest.approx(expected, abs=1e-5)
+    assert {r["id"] for r in body["results"]} <= {r["id"] for r in shortlist}
+
+
+def test_metrics_count_requests_latency_by_budget_and_batches(client):
+    upload(client, png_bytes(garment(4)), k_features=8)
+    upload(client, b"", k_features=8)
+    text = client.get("/metrics").text
+    assert 'tricl_http_requests_total{method="POST",route="/search",status="200"}' in text
+    assert 'tricl_http_requests_total{method="POST",route="/search",status="400"}' in text
+    assert 'tricl_search_seconds_count{k_features="8"}' in text
+    assert "tricl_embed_batch_size_count" in text
+    assert "tricl_index_items 23.0" in text
+    assert 'tricl_index_bytes{features="32",structure="exact ladder"}' in text

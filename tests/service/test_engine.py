@@ -1,9 +1,11 @@
 import numpy as np
 import pytest
 
+from indexer.ann import build_structure, choose_index_type, recall_at_10
 from indexer.index_dir import load_index, write_index
 from models.checkpoint import DEFAULT_CHECKPOINT
-from service.engine import SearchEngine
+from models.vectors import unit_rows
+from service.engine import SearchEngine, ladder_budgets
 
 
 def brute_force(xq, xb, k, top):
@@ -68,3 +70,74 @@ def test_out_of_range_requests_raise(random_index, k_features, top_k):
     engine = SearchEngine(random_index[0], cache_bytes=0)
     with pytest.raises(ValueError):
         engine.search(np.ones((1, 24), np.float32), k_features, top_k)
+
+
+def test_the_ladder_of_powers_of_two_is_ready_from_the_start(random_index):
+    engine = SearchEngine(random_index[0], cache_bytes=0)
+    ladder = [held["features"] for held in engine.memory() if held["structure"] == "exact ladder"]
+    assert ladder == [1, 2, 4, 8, 16, 24]
+    assert ladder_budgets(64) == [1, 2, 4, 8, 16, 32, 64]
+
+
+@pytest.mark.parametrize(("k_features", "rerank_features"), [(2, 24), (4, 16), (8, 24)])
+def test_reranking_orders_the_shortlist_by_cosine_at_the_larger_budget(
+    random_index, k_features, rerank_features
+):
+    index, xb = random_index
+    engine = SearchEngine(index, cache_bytes=0)
+    xq = np.random.default_rng(5).standard_normal((3, 24)).astype(np.float32)
+    _, shortlist = engine.search(xq, k_features, 50)
+    D, I = engine.search_reranked(xq, k_features, rerank_features, 50, 10)
+    _, scores = brute_force(xq, xb, rerank_features, 10)
+    for row in range(3):
+        assert set(I[row]) <= set(shortlist[row])
+        best_in_shortlist = np.sort(scores[row, shortlist[row]])[::-1][:10]
+        np.testing.assert_allclose(D[row], best_in_shortlist, atol=1e-5)
+        np.testing.assert_allclose(scores[row, I[row]], D[row], atol=1e-5)
+
+
+def test_reranking_a_shortlist_of_the_whole_gallery_is_exact_search(random_index):
+    index, xb = random_index
+    engine = SearchEngine(index, cache_bytes=0)
+    xq = np.random.default_rng(6).standard_normal((2, 24)).astype(np.float32)
+    D, _ = engine.search_reranked(xq, 4, 24, 3000, 10)
+    np.testing.assert_allclose(D, brute_force(xq, xb, 24, 10)[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("index_type", ["ivf", "hnsw", "ivfpq"])
+def test_an_approximate_structure_serves_its_budget_and_reports_recall(
+    tmp_path, random_index, index_type
+):
+    _, xb = random_index
+    structure = build_structure(unit_rows(xb[:, :8]), index_type, target_recall=0.9)
+    out = tmp_path / "index"
+    manifest = {"model": {"id": "x"}, "keep": 24, "count": 3000, "importance": [1.0] * 24}
+    write_index(
+        out,
+        vectors=xb,
+        ids=[f"{i}.png" for i in range(3000)],
+        manifest=manifest,
+        model_dir=DEFAULT_CHECKPOINT,
+        structure=structure,
+    )
+    index = load_index(out)
+    assert index.structure_info["type"] == index_type and not index.structure_info["exact"]
+    engine = SearchEngine(index, cache_bytes=0)
+    assert not engine.is_exact(8) and engine.is_exact(16)
+    xq = xb[:200] + np.random.default_rng(7).normal(0, 0.3, (200, 24)).astype(np.float32)
+    _, found = engine.search(xq, 8, 10)
+    _, scores = brute_force(xq, xb, 8, 10)
+    truth = np.argsort(-scores, axis=1)[:, :10]
+    recall = recall_at_10(found, truth)
+    if index_type != "ivfpq":  # 4-byte codes of 8 dims trade recall for memory
+        assert structure.recall_at_10 >= 0.9 and recall >= 0.85
+    assert 0 < structure.recall_at_10 <= 1 and recall > 0.3
+    # Budgets without an approximate structure stay exact.
+    D, _ = engine.search(xq[:5], 16, 10)
+    np.testing.assert_allclose(D, brute_force(xq[:5], xb, 16, 10)[0], atol=1e-5)
+
+
+def test_auto_picks_flat_for_small_galleries_then_ivf_then_ivfpq():
+    assert choose_index_type(50_000, 16, 1 << 30) == "flat"
+    assert choose_index_type(1_000_000, 16, 1 << 30) == "ivf"
+    assert choose_index_type(100_000_000, 16, 1 << 30) == "ivfpq"

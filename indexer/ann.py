@@ -1,0 +1,160 @@
+"""FAISS structures for one feature budget: exact flat, or approximate IVF, HNSW or IVF-PQ.
+
+Approximate types are tuned at build time: the search-time knob (nprobe or efSearch) is raised
+until recall@10 against exact search reaches the target, and the recall is recorded so the
+manifest, /info and the benchmark all report the same number.
+"""
+
+import math
+from dataclasses import dataclass, field
+
+import faiss
+import numpy as np
+
+INDEX_TYPES = ("flat", "ivf", "hnsw", "ivfpq", "auto")
+FLAT_UP_TO = 100_000  # below this an exact scan of a small budget takes about a millisecond
+HNSW_NEIGHBOURS = 32
+HNSW_BUILD_DEPTH = 80
+RECALL_QUERIES = 1000
+
+
+@dataclass
+class BuiltStructure:
+    """A FAISS index over unit rows of one budget, with what it took and what it achieves."""
+
+    index: faiss.Index
+    type: str
+    features: int
+    params: dict = field(default_factory=dict)
+    recall_at_10: float = 1.0
+
+    @property
+    def exact(self) -> bool:
+        return self.type == "flat"
+
+
+def choose_index_type(count: int, features: int, memory_budget_bytes: int) -> str:
+    """The `auto` rule: exact while a scan is cheap, IVF while full vectors fit, else IVF-PQ.
+
+    Like autofaiss, it trades exactness for speed only when the gallery is large, and
+    compression for accuracy only when the uncompressed vectors would not fit the budget.
+    """
+    if count <= FLAT_UP_TO:
+        return "flat"
+    if count * features * 4 <= memory_budget_bytes:
+        return "ivf"
+    return "ivfpq"
+
+
+def build_structure(
+    unit_vectors: np.ndarray,
+    index_type: str,
+    *,
+    target_recall: float = 0.95,
+    memory_budget_bytes: int = 4 << 30,
+    seed: int = 0,
+) -> BuiltStructure:
+    """Index `unit_vectors` (N x k, rows of unit norm) for inner-product search."""
+    count, features = unit_vectors.shape
+    if index_type == "auto":
+        index_type = choose_index_type(count, features, memory_budget_bytes)
+    if index_type not in INDEX_TYPES:
+        raise ValueError(f"unknown index type {index_type!r}; choose one of {INDEX_TYPES}")
+    if index_type == "flat":
+        flat = faiss.IndexFlatIP(features)
+        flat.add(unit_vectors)
+        return BuiltStructure(flat, "flat", features)
+    if index_type == "hnsw":
+        index = faiss.IndexHNSWFlat(features, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_BUILD_DEPTH
+        index.add(unit_vectors)
+        knob, values = "efSearch", [16, 32, 64, 128, 256, 512, 1024]
+        params = {"M": HNSW_NEIGHBOURS, "efConstruction": HNSW_BUILD_DEPTH}
+    else:
+        nlist = _list_count(count)
+        quantizer = faiss.IndexFlatIP(features)
+        if index_type == "ivf":
+            index = faiss.IndexIVFFlat(quantizer, features, nlist, faiss.METRIC_INNER_PRODUCT)
+            params = {"nlist": nlist}
+        else:
+            subquantizers = _subquantizers(features)
+            index = faiss.IndexIVFPQ(
+                quantizer, features, nlist, subquantizers, 8, faiss.METRIC_INNER_PRODUCT
+            )
+            params = {"nlist": nlist, "m": subquantizers, "nbits": 8}
+        rng = np.random.default_rng(seed)
+        sample = min(count, 64 * nlist)
+        index.train(unit_vectors[np.sort(rng.choice(count, sample, replace=False))])
+        index.add(unit_vectors)
+        knob, values = "nprobe", [p for p in (1, 2, 4, 8, 16, 32, 64, 128, 256) if p <= nlist]
+    recall = 0.0
+    queries = _recall_queries(count, seed)
+    truth = _neighbours_without_self(faiss_flat(unit_vectors), unit_vectors, queries)
+    for value in values:
+        _set_knob(index, knob, value)
+        found = _neighbours_without_self(index, unit_vectors, queries)
+        recall = recall_at_10(found, truth)
+        if recall >= target_recall:
+            break
+    return BuiltStructure(index, index_type, features, {**params, knob: value}, round(recall, 4))
+
+
+def faiss_flat(unit_vectors: np.ndarray) -> faiss.Index:
+    flat = faiss.IndexFlatIP(unit_vectors.shape[1])
+    flat.add(unit_vectors)
+    return flat
+
+
+def apply_search_params(index: faiss.Index, params: dict) -> None:
+    """Restore the tuned search-time knob after reading an index from disk."""
+    if "efSearch" in params:
+        _set_knob(index, "efSearch", params["efSearch"])
+    if "nprobe" in params:
+        _set_knob(index, "nprobe", params["nprobe"])
+
+
+def recall_at_10(found: np.ndarray, truth: np.ndarray) -> float:
+    """Mean share of each row of `truth` (Q x 10 ids) that appears in the same row of `found`."""
+    hits = [
+        len(set(f[:10].tolist()) & set(t[:10].tolist())) for f, t in zip(found, truth, strict=True)
+    ]
+    return float(np.mean(hits)) / 10
+
+
+def structure_bytes(index: faiss.Index) -> int:
+    """Memory the structure holds, as the size of its serialised form."""
+    return int(faiss.serialize_index(index).nbytes)
+
+
+def _set_knob(index: faiss.Index, knob: str, value: int) -> None:
+    if knob == "efSearch":
+        faiss.downcast_index(index).hnsw.efSearch = value
+    else:
+        faiss.extract_index_ivf(index).nprobe = value
+
+
+def _recall_queries(count: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed + 1)
+    return np.sort(rng.choice(count, min(count, RECALL_QUERIES), replace=False))
+
+
+def _neighbours_without_self(
+    index: faiss.Index, unit_vectors: np.ndarray, rows: np.ndarray
+) -> np.ndarray:
+    """Top 10 neighbours of gallery rows used as queries, the row itself left out."""
+    _, found = index.search(unit_vectors[rows], 11)
+    return np.array(
+        [[i for i in hits if i != row][:10] for row, hits in zip(rows, found, strict=True)]
+    )
+
+
+def _list_count(count: int) -> int:
+    """About 4 sqrt(N) inverted lists, a power of two, with at least 39 training points each."""
+    wanted = 2 ** round(math.log2(max(1.0, 4 * math.sqrt(count))))
+    most = 2 ** int(math.log2(max(1, count // 39)))
+    return max(1, min(wanted, most))
+
+
+def _subquantizers(features: int) -> int:
+    """Two dimensions per PQ code byte where the budget divides evenly, else one."""
+    return features // 2 if features % 2 == 0 and features >= 2 else features

@@ -1,0 +1,44 @@
+import threading
+
+import numpy as np
+from PIL import Image
+
+from models.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from service.embedding import QueryEmbedder
+from tests.conftest import garment
+
+
+def test_concurrent_queries_share_forward_passes_and_get_their_own_vectors():
+    encoder, _ = load_checkpoint(DEFAULT_CHECKPOINT)
+    images = [Image.fromarray(garment(seed)) for seed in range(24)]
+    alone = QueryEmbedder(encoder, 32, max_batch=1)
+    expected = np.stack([alone.embed_one(image) for image in images])
+    batches = []
+    batched = QueryEmbedder(encoder, 32, max_batch=8, max_wait_ms=20, on_batch=batches.append)
+    results = [None] * len(images)
+    start = threading.Barrier(len(images))
+
+    def ask(position: int) -> None:
+        with batched.arriving() as arrival:
+            start.wait()
+            results[position] = batched.embed_one(images[position], arrival)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(images))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    batched.close()
+    np.testing.assert_allclose(np.stack(results), expected, atol=1e-4)
+    assert sum(batches) == 24 and max(batches) <= 8 and len(batches) < 24
+
+
+def test_a_lone_query_does_not_wait_for_company():
+    encoder, _ = load_checkpoint(DEFAULT_CHECKPOINT)
+    embedder = QueryEmbedder(encoder, 16, max_batch=64, max_wait_ms=5000)
+    image = Image.fromarray(garment(0))
+    embedder.embed_one(image)  # warm-up
+    finished = threading.Event()
+    threading.Thread(target=lambda: (embedder.embed_one(image), finished.set())).start()
+    assert finished.wait(2.0)  # far below the 5 s it would wait for others
+    embedder.close()
