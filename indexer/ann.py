@@ -78,10 +78,12 @@ def build_structure(
             params = {"nlist": nlist}
         else:
             subquantizers = _subquantizers(features)
+            # 8-bit codes need 39 x 256 training points; small galleries get shorter codes.
+            nbits = min(8, max(1, int(math.log2(max(2, count // 39)))))
             index = faiss.IndexIVFPQ(
-                quantizer, features, nlist, subquantizers, 8, faiss.METRIC_INNER_PRODUCT
+                quantizer, features, nlist, subquantizers, nbits, faiss.METRIC_INNER_PRODUCT
             )
-            params = {"nlist": nlist, "m": subquantizers, "nbits": 8}
+            params = {"nlist": nlist, "m": subquantizers, "nbits": nbits}
         rng = np.random.default_rng(seed)
         sample = min(count, 64 * nlist)
         index.train(unit_vectors[np.sort(rng.choice(count, sample, replace=False))])

@@ -40,7 +40,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             state.index.structure_info["type"],
         )
         yield
-        state.embedder.close()
 
     app = FastAPI(
         title="triCL image retrieval",

@@ -1,17 +1,16 @@
 """Query images -> embeddings, through the same preprocessing as the indexer.
 
 Concurrent queries are embedded together: one forward pass over 32 images costs far less than
-32 passes over one. A single worker thread owns the model; each request preprocesses its image
-in its own thread and hands the tensor over. The worker takes whatever has queued up and, while
-other requests are still decoding their uploads, waits up to `max_wait_ms` for them, so a lone
-request never waits at all.
+32 passes over one. There is no worker thread to hand images to: each request queues its
+tensor, and whichever request finds the model idle runs it, in its own thread, for everything
+queued (at most `max_batch`), while the others wait for their rows. While other requests are
+still decoding their uploads it first waits up to `max_wait_ms` for them; a lone request never
+waits and pays no hand-over, so its latency is that of embedding it alone.
 """
 
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from contextlib import contextmanager
 
 import numpy as np
@@ -22,10 +21,19 @@ from models.encoder import Encoder
 from models.preprocess import preprocess
 
 
+class _Slot:
+    __slots__ = ("error", "tensor", "vector")
+
+    def __init__(self, tensor: torch.Tensor) -> None:
+        self.tensor = tensor
+        self.vector: np.ndarray | None = None
+        self.error: BaseException | None = None
+
+
 class QueryEmbedder:
     """Embeds query images with the index's own model, truncated to the index's `keep` dims.
 
-    `max_batch=1` embeds each request in its own thread, one image per forward pass.
+    `max_batch=1` embeds each request alone, one image per forward pass.
     """
 
     def __init__(
@@ -42,13 +50,10 @@ class QueryEmbedder:
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000
         self.on_batch = on_batch
-        self._pending: queue.Queue[tuple[torch.Tensor, Future] | None] = queue.Queue()
+        self._changed = threading.Condition()
+        self._queue: list[_Slot] = []
+        self._running = False
         self._arriving = 0
-        self._arriving_lock = threading.Lock()
-        self._worker = None
-        if max_batch > 1:
-            self._worker = threading.Thread(target=self._run, name="query-embedder", daemon=True)
-            self._worker.start()
 
     @contextmanager
     def arriving(self) -> Iterator["Arrival"]:
@@ -62,63 +67,64 @@ class QueryEmbedder:
     def embed_one(self, image: Image.Image, arrival: "Arrival | None" = None) -> np.ndarray:
         """One decoded image -> float32 keep-vector in importance order."""
         tensor = preprocess(image, self.encoder.config)
-        if self._worker is None:
+        if self.max_batch == 1:
             self.on_batch(1)
             return self._forward([tensor])[0]
-        done: Future = Future()
-        self._pending.put((tensor, done))
-        if arrival is not None:
-            arrival.done()  # queued now: the worker need not wait for it any more
-        return done.result()
+        slot = _Slot(tensor)
+        with self._changed:
+            if arrival is not None:
+                arrival.done_locked()
+            self._queue.append(slot)
+            self._changed.notify_all()
+        while True:
+            with self._changed:
+                while slot.vector is None and slot.error is None and self._running:
+                    self._changed.wait()
+                if slot.vector is not None or slot.error is not None:
+                    break
+                self._running = True
+            self._run_batch()
+        if slot.error is not None:
+            raise slot.error
+        return slot.vector
 
     def embed(self, images: list[Image.Image]) -> np.ndarray:
         """Decoded images -> float32 B x keep in importance order, in one forward pass."""
         return self._forward([preprocess(image, self.encoder.config) for image in images])
 
-    def close(self) -> None:
-        if self._worker is not None:
-            self._pending.put(None)
-            self._worker.join()
-            self._worker = None
-
     def _forward(self, tensors: list[torch.Tensor]) -> np.ndarray:
         with torch.inference_mode():
             return self.encoder.embed(torch.stack(tensors))[:, : self.keep].numpy()
 
-    def _run(self) -> None:
-        while (first := self._pending.get()) is not None:
-            batch = [first]
-            stopping = self._gather(batch)
-            self.on_batch(len(batch))
-            try:
-                vectors = self._forward([tensor for tensor, _ in batch])
-            except Exception as error:
-                for _, done in batch:
-                    done.set_exception(error)
-            else:
-                for (_, done), vector in zip(batch, vectors, strict=True):
-                    done.set_result(vector)
-            if stopping:
-                return
-
-    def _gather(self, batch: list) -> bool:
-        """Add queued requests to `batch`; True if the queue said to stop."""
-        deadline = time.monotonic() + self.max_wait
-        while len(batch) < self.max_batch:
-            try:
-                item = self._pending.get_nowait()
-            except queue.Empty:
+    def _run_batch(self) -> None:
+        """Called holding the model (`_running`): wait briefly for arrivals, embed, hand out."""
+        with self._changed:
+            deadline = time.monotonic() + self.max_wait
+            while len(self._queue) < self.max_batch and self._arriving > 0:
                 remaining = deadline - time.monotonic()
-                if self._arriving == 0 or remaining <= 0:
-                    return False
-                try:
-                    item = self._pending.get(timeout=remaining)
-                except queue.Empty:
-                    return False
-            if item is None:
-                return True
-            batch.append(item)
-        return False
+                if remaining <= 0:
+                    break
+                self._changed.wait(remaining)
+            batch = self._queue[: self.max_batch]
+            del self._queue[: self.max_batch]
+        if not batch:
+            with self._changed:
+                self._running = False
+                self._changed.notify_all()
+            return
+        try:
+            self.on_batch(len(batch))
+            vectors = self._forward([slot.tensor for slot in batch])
+        except Exception as error:  # handed to every request in the batch
+            for slot in batch:
+                slot.error = error
+        else:
+            for slot, vector in zip(batch, vectors, strict=True):
+                slot.vector = vector
+        finally:
+            with self._changed:
+                self._running = False
+                self._changed.notify_all()
 
 
 class Arrival:
@@ -127,11 +133,15 @@ class Arrival:
     def __init__(self, embedder: QueryEmbedder) -> None:
         self._embedder = embedder
         self._counted = True
-        with embedder._arriving_lock:
+        with embedder._changed:
             embedder._arriving += 1
 
     def done(self) -> None:
-        with self._embedder._arriving_lock:
-            if self._counted:
-                self._embedder._arriving -= 1
-                self._counted = False
+        with self._embedder._changed:
+            self.done_locked()
+
+    def done_locked(self) -> None:
+        if self._counted:
+            self._embedder._arriving -= 1
+            self._counted = False
+            self._embedder._changed.notify_all()

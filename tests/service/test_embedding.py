@@ -28,7 +28,6 @@ def test_concurrent_queries_share_forward_passes_and_get_their_own_vectors():
         thread.start()
     for thread in threads:
         thread.join()
-    batched.close()
     np.testing.assert_allclose(np.stack(results), expected, atol=1e-4)
     assert sum(batches) == 24 and max(batches) <= 8 and len(batches) < 24
 
@@ -41,4 +40,3 @@ def test_a_lone_query_does_not_wait_for_company():
     finished = threading.Event()
     threading.Thread(target=lambda: (embedder.embed_one(image), finished.set())).start()
     assert finished.wait(2.0)  # far below the 5 s it would wait for others
-    embedder.close()

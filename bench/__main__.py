@@ -1,0 +1,126 @@
+"""`python -m bench`: build, search, approximate-structure, re-ranking and HTTP benchmarks.
+
+With no options it indexes the 60,000 Fashion-MNIST training images as PNG files, benchmarks
+search on them and on 1,000,000 synthetic vectors, and loads a real service for 30 s per
+concurrency level. Tables go to the terminal; numbers (with the machine) to
+<out>/performance.json and the latency plot to <out>/performance-latency-vs-k.png.
+"""
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import report
+from bench.build import bench_build
+from bench.http import bench_http
+from bench.machine import describe_machine, read_bandwidth_gbs
+from bench.search import bench_budgets, bench_rerank, bench_structures, synthetic_vectors
+from indexer.demo import write_demo_gallery
+from indexer.index_dir import load_index
+from models.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+
+PARTS = ("search", "ann", "rerank", "http")  # the index build always runs: the rest needs it
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--gallery", type=Path, help="image folder (default: Fashion-MNIST train)")
+    parser.add_argument("--count", type=int, default=60_000, help="Fashion-MNIST images to write")
+    parser.add_argument("--keep", type=int, default=None, help="dims to index (default: all)")
+    parser.add_argument(
+        "--synthetic", type=int, nargs="*", default=[1_000_000], help="synthetic gallery sizes"
+    )
+    parser.add_argument("--repeats", type=int, default=50, help="timed single queries per row")
+    parser.add_argument("--ann-features", type=int, default=16)
+    parser.add_argument("--target-recall", type=float, default=0.95)
+    parser.add_argument("--rerank-queries", type=int, default=2000)
+    parser.add_argument("--duration", type=float, default=30, help="seconds per HTTP load level")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--workers", type=int, default=2, help="indexer decoding processes")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--out", type=Path, default=Path("docs"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("faiss").setLevel(logging.WARNING)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = {
+        "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": describe_machine(),
+    }
+    save = _saver(args.out / "performance.json", results)
+    with tempfile.TemporaryDirectory(prefix="bench-") as work:
+        work = Path(work)
+        gallery = args.gallery
+        if gallery is None:
+            gallery = work / "gallery"
+            write_demo_gallery(gallery, split="train", count=args.count)
+        keep = args.keep or load_checkpoint(DEFAULT_CHECKPOINT)[0].config.embedding_dim
+        index_dir = work / "index"
+        results["build"] = bench_build(gallery, index_dir, keep, args.workers)
+        print(f"build: {results['build']}", flush=True)
+        save()
+        index = load_index(index_dir)
+        real = index.vectors
+        results["bandwidth_gbs"] = read_bandwidth_gbs()
+        print(f"memory read bandwidth: {results['bandwidth_gbs']} GB/s", flush=True)
+
+        if "search" in args.parts:
+            queries = synthetic_vectors(real, max(1000, 64 * 5), seed=1)
+            parts = [bench_budgets(real, queries, results["bandwidth_gbs"], args.repeats)]
+            for size in args.synthetic:
+                vectors = synthetic_vectors(real, size, seed=2)
+                parts.append(
+                    bench_budgets(vectors, queries, results["bandwidth_gbs"], args.repeats)
+                )
+                del vectors
+            results["search"] = parts
+            for part in parts:
+                print(report.budget_table(part) + "\n\n" + report.memory_table(part) + "\n")
+            report.plot_latency(parts, args.out / "performance-latency-vs-k.png")
+            save()
+
+        if "ann" in args.parts:
+            size = max(args.synthetic, default=len(real))
+            vectors = synthetic_vectors(real, size, seed=2) if args.synthetic else real
+            queries = synthetic_vectors(real, 1000, seed=3)
+            features = min(args.ann_features, keep)
+            results["ann"] = bench_structures(
+                vectors, queries, features, args.target_recall, args.repeats * 4
+            )
+            del vectors
+            print(report.structure_table(results["ann"]) + "\n", flush=True)
+            save()
+
+        if "rerank" in args.parts:
+            results["rerank"] = bench_rerank(real, index.ids, args.rerank_queries, args.repeats * 4)
+            print(report.rerank_table(results["rerank"]) + "\n", flush=True)
+            save()
+
+        if "http" in args.parts:
+            k_features = min(16, keep)
+            results["http"] = bench_http(
+                index_dir, gallery, args.concurrency, args.duration, k_features
+            )
+            print(report.http_table(results["http"]) + "\n", flush=True)
+            save()
+    print(f"saved {args.out / 'performance.json'}")
+    return 0
+
+
+def _saver(path: Path, results: dict):
+    def save() -> None:
+        results["saved"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        path.write_text(json.dumps(results, indent=2) + "\n")
+
+    return save
+
+
+if __name__ == "__main__":
+    sys.exit(main())

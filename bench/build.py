@@ -1,0 +1,30 @@
+"""Index build: images/s and peak resident memory of `python -m indexer build`."""
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def bench_build(gallery: Path, out: Path, keep: int, workers: int) -> dict:
+    """Run the indexer as a child process, so its peak memory is its own."""
+    command = [sys.executable, "-m", "indexer", "build", "--gallery", str(gallery)]
+    command += ["--out", str(out), "--keep", str(keep), "--workers", str(workers)]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    manifest = json.loads((out / "manifest.json").read_text())
+    # ru_maxrss of children: the largest single process (the indexer or one decoding worker).
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {
+        "images": manifest["count"] + len(manifest["skipped"]),
+        "keep": keep,
+        "workers": workers,
+        "embedding_seconds": manifest["build"]["seconds"],
+        "images_per_second": manifest["build"]["images_per_second"],
+        "wall_seconds_with_start_and_write": round(wall, 1),
+        "peak_rss_mib": round(peak_kib / 1024, 1),
+        "device": manifest["build"]["device"],
+    }

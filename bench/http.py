@@ -1,0 +1,112 @@
+"""End to end over HTTP: a real `python -m service` on 127.0.0.1, loaded by wrk (Debian `wrk`)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from indexer.index_dir import IDS_FILE
+
+WRK_SCRIPT = Path(__file__).with_name("search.lua")
+MODES = {
+    "batched": {"TRICL_EMBED_MAX_BATCH": "64"},
+    "one at a time": {"TRICL_EMBED_MAX_BATCH": "1"},
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def running_service(index: Path, environment: dict[str, str]):
+    """Start the service on a free loopback port; yields (url, pid) once /health answers."""
+    port = free_port()
+    env = {**os.environ, **environment, "TRICL_INDEX": str(index), "TRICL_PORT": str(port)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service", "--index", str(index), "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the service exited with code {process.returncode}")
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the service did not become healthy within 120 s")
+            time.sleep(0.2)
+        yield url, process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def resident_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as stream:
+        for line in stream:
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+def bench_http(
+    index: Path, gallery: Path, concurrencies: list[int], duration: float, k_features: int
+) -> dict:
+    """QPS, p50, p99 and errors per concurrency, with and without batched embedding."""
+    indexed = (index / IDS_FILE).read_text(encoding="utf-8").splitlines()[:256]
+    images = [str(gallery / item) for item in indexed]  # readable ones: no 400s in the counts
+    runs = []
+    for mode, environment in MODES.items():
+        with running_service(index, environment) as (url, pid):
+            _load(url, images, 4, min(3.0, duration), k_features)  # warm-up
+            rss = resident_mib(pid)
+            for concurrency in concurrencies:
+                result = _load(url, images, concurrency, duration, k_features)
+                runs.append({"mode": mode, "service_rss_mib": rss, **result})
+                print(
+                    f"  {mode:>13}, concurrency {concurrency:>2}: {result['qps']} QPS", flush=True
+                )
+    return {"k_features": k_features, "duration_s": duration, "runs": runs}
+
+
+def _load(url: str, images: list[str], concurrency: int, duration: float, k: int) -> dict:
+    """One wrk run (a separate process, one thread, C): it costs the 2-core machine far less
+    CPU per request than a Python client, so the service gets the cores."""
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{concurrency}",
+        f"-d{max(1, round(duration))}s",
+        "--timeout",
+        "30s",
+    ]
+    command += ["-s", str(WRK_SCRIPT), f"{url}/search?k_features={k}&top_k=10", "--", *images]
+    finished = subprocess.run(command, capture_output=True, text=True, check=True)
+    summary = json.loads(finished.stdout.strip().splitlines()[-1])
+    seconds = summary["duration_us"] / 1e6
+    errors = summary["socket_errors"] + summary["status_errors"] + summary["timeouts"]
+    return {
+        "concurrency": concurrency,
+        "seconds": round(seconds, 2),
+        "requests": summary["requests"],
+        "errors": errors,
+        "qps": round((summary["requests"] - errors) / seconds, 1),
+        "p50_ms": round(summary["p50_us"] / 1000, 2),
+        "p99_ms": round(summary["p99_us"] / 1000, 2),
+    }

@@ -1,0 +1,35 @@
+import json
+
+from bench.__main__ import main
+
+
+def test_the_benchmark_runs_end_to_end_at_a_tiny_size(gallery, tmp_path, capsys):
+    """Every part runs and saves its numbers; the sizes keep it to seconds (no timing checks)."""
+    out = tmp_path / "docs"
+    arguments = ["--gallery", str(gallery), "--synthetic", "3000", "--repeats", "5"]
+    arguments += ["--rerank-queries", "20", "--duration", "1", "--concurrency", "1", "4"]
+    assert main([*arguments, "--workers", "0", "--out", str(out)]) == 0
+    results = json.loads((out / "performance.json").read_text())
+    assert results["machine"]["cores"] >= 1 and results["bandwidth_gbs"] > 0
+    assert results["build"]["images"] == 25 and results["build"]["peak_rss_mib"] > 0
+    real, synthetic = results["search"]
+    assert real["count"] == 23 and synthetic["count"] == 3000
+    assert [row["k"] for row in synthetic["budgets"]] == [4, 8, 16, 32, 64, 128]
+    assert all(row["single"]["median_ms"] > 0 for row in synthetic["budgets"])
+    assert {held["features"] for held in synthetic["memory"]} >= {1, 64, 128}
+    types = {row["type"]: row for row in results["ann"]["types"]}
+    assert set(types) == {"flat", "ivf", "hnsw", "ivfpq"}
+    assert types["flat"]["recall_at_10_held_out"] == 1.0
+    assert all(0 < row["recall_at_10_held_out"] <= 1 for row in types.values())
+    pairs = [run for run in results["rerank"]["runs"] if run["rerank_features"]]
+    assert pairs and all(run["p_at_10"] is not None for run in results["rerank"]["runs"])
+    runs = results["http"]["runs"]
+    assert [(r["mode"], r["concurrency"]) for r in runs] == [
+        ("batched", 1),
+        ("batched", 4),
+        ("one at a time", 1),
+        ("one at a time", 4),
+    ]
+    assert all(r["requests"] > 0 and r["errors"] == 0 for r in runs)
+    assert (out / "performance-latency-vs-k.png").stat().st_size > 0
+    assert "| k | 1 query median" in capsys.readouterr().out
