@@ -2,7 +2,7 @@
 
 Concurrent queries are embedded together: one forward pass over 32 images costs far less than
 32 passes over one. There is no worker thread to hand images to: each request queues its
-tensor, and whichever request finds the model idle runs it, in its own thread, for everything
+pixels, and whichever request finds the model idle runs it, in its own thread, for everything
 queued (at most `max_batch`), while the others wait for their rows. While other requests are
 still decoding their uploads it first waits up to `max_wait_ms` for them; a lone request never
 waits and pays no hand-over, so its latency is that of embedding it alone.
@@ -18,14 +18,14 @@ import torch
 from PIL import Image
 
 from models.encoder import Encoder
-from models.preprocess import preprocess
+from models.preprocess import stack_pixels, to_pixels
 
 
 class _Slot:
-    __slots__ = ("error", "tensor", "vector")
+    __slots__ = ("error", "pixels", "vector")
 
-    def __init__(self, tensor: torch.Tensor) -> None:
-        self.tensor = tensor
+    def __init__(self, pixels: np.ndarray) -> None:
+        self.pixels = pixels
         self.vector: np.ndarray | None = None
         self.error: BaseException | None = None
 
@@ -66,11 +66,11 @@ class QueryEmbedder:
 
     def embed_one(self, image: Image.Image, arrival: "Arrival | None" = None) -> np.ndarray:
         """One decoded image -> float32 keep-vector in importance order."""
-        tensor = preprocess(image, self.encoder.config)
+        pixels = to_pixels(image, self.encoder.config)
         if self.max_batch == 1:
             self.on_batch(1)
-            return self._forward([tensor])[0]
-        slot = _Slot(tensor)
+            return self._forward([pixels])[0]
+        slot = _Slot(pixels)
         with self._changed:
             if arrival is not None:
                 arrival.done_locked()
@@ -90,11 +90,12 @@ class QueryEmbedder:
 
     def embed(self, images: list[Image.Image]) -> np.ndarray:
         """Decoded images -> float32 B x keep in importance order, in one forward pass."""
-        return self._forward([preprocess(image, self.encoder.config) for image in images])
+        return self._forward([to_pixels(image, self.encoder.config) for image in images])
 
-    def _forward(self, tensors: list[torch.Tensor]) -> np.ndarray:
+    def _forward(self, pixels: list[np.ndarray]) -> np.ndarray:
         with torch.inference_mode():
-            return self.encoder.embed(torch.stack(tensors))[:, : self.keep].numpy()
+            batch = stack_pixels(pixels, self.encoder.config)
+            return self.encoder.embed(batch)[:, : self.keep].numpy()
 
     def _run_batch(self) -> None:
         """Called holding the model (`_running`): wait briefly for arrivals, embed, hand out."""
@@ -114,7 +115,7 @@ class QueryEmbedder:
             return
         try:
             self.on_batch(len(batch))
-            vectors = self._forward([slot.tensor for slot in batch])
+            vectors = self._forward([slot.pixels for slot in batch])
         except Exception as error:  # handed to every request in the batch
             for slot in batch:
                 slot.error = error
@@ -128,7 +129,7 @@ class QueryEmbedder:
 
 
 class Arrival:
-    """One announced request; counted until its tensor is queued or it gives up."""
+    """One announced request; counted until its pixels are queued or it gives up."""
 
     def __init__(self, embedder: QueryEmbedder) -> None:
         self._embedder = embedder

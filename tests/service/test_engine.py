@@ -16,21 +16,22 @@ def brute_force(xq, xb, k, top):
     return np.sort(scores, axis=1)[:, ::-1][:, :top], scores
 
 
+def write_vectors(out, xb, structure=None):
+    """An index directory holding `xb` as its vectors, optionally with an approximate structure."""
+    count, keep = xb.shape
+    manifest = {"model": {"id": "x"}, "keep": keep, "count": count, "importance": [1.0] * keep}
+    ids = [f"{i}.png" for i in range(count)]
+    model = DEFAULT_CHECKPOINT
+    write_index(out, vectors=xb, ids=ids, manifest=manifest, model_dir=model, structure=structure)
+    return load_index(out)
+
+
 @pytest.fixture(scope="module")
 def random_index(tmp_path_factory):
     rng = np.random.default_rng(0)
     # Decaying scales, like importance-ordered features.
     xb = (rng.standard_normal((3000, 24)) * np.linspace(3, 0.2, 24)).astype(np.float32)
-    out = tmp_path_factory.mktemp("engine") / "index"
-    manifest = {"model": {"id": "x"}, "keep": 24, "count": 3000, "importance": [1.0] * 24}
-    write_index(
-        out,
-        vectors=xb,
-        ids=[f"{i}.png" for i in range(3000)],
-        manifest=manifest,
-        model_dir=DEFAULT_CHECKPOINT,
-    )
-    return load_index(out), xb
+    return write_vectors(tmp_path_factory.mktemp("engine") / "index", xb), xb
 
 
 @pytest.mark.parametrize("k_features", [1, 2, 3, 5, 8, 13, 16, 23, 24])
@@ -110,17 +111,7 @@ def test_an_approximate_structure_serves_its_budget_and_reports_recall(
 ):
     _, xb = random_index
     structure = build_structure(unit_rows(xb[:, :8]), index_type, target_recall=0.9)
-    out = tmp_path / "index"
-    manifest = {"model": {"id": "x"}, "keep": 24, "count": 3000, "importance": [1.0] * 24}
-    write_index(
-        out,
-        vectors=xb,
-        ids=[f"{i}.png" for i in range(3000)],
-        manifest=manifest,
-        model_dir=DEFAULT_CHECKPOINT,
-        structure=structure,
-    )
-    index = load_index(out)
+    index = write_vectors(tmp_path / "index", xb, structure)
     assert index.structure_info["type"] == index_type and not index.structure_info["exact"]
     engine = SearchEngine(index, cache_bytes=0)
     assert not engine.is_exact(8) and engine.is_exact(16)
