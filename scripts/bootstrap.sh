@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine: Python (Debian packages, only when
-# missing), wrk for the HTTP benchmark, a virtual environment in .venv, and the project with its
-# test tools.
+# missing), a virtual environment in .venv, and the project with its test tools.
 # WITH_DATA=1 also installs Fashion-MNIST (Debian's dataset-fashion-mnist) for the demo.
+# WITH_TEST_TOOLS=1 also installs chromium (browser tests, driven by Playwright) and wrk (HTTP
+# load generator of the benchmark and its test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +11,10 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 packages=()
 command -v python3 >/dev/null || packages+=(python3)
-command -v wrk >/dev/null || packages+=(wrk)  # HTTP load generator of the benchmark (and its test)
+if [ "${WITH_TEST_TOOLS:-0}" = 1 ]; then
+  [ -x /usr/bin/chromium ] || packages+=(chromium)
+  command -v wrk >/dev/null || packages+=(wrk)
+fi
 python3 -c "import ensurepip, venv" 2>/dev/null || packages+=(python3-venv python3-pip)
 if [ "${WITH_DATA:-0}" = 1 ] && [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
   packages+=(dataset-fashion-mnist)

@@ -16,6 +16,12 @@ def main(argv: list[str] | None = None) -> int:
     defaults = Settings()
     parser = argparse.ArgumentParser(prog="python -m service", description=__doc__)
     parser.add_argument("--index", type=Path, default=defaults.index, help="index directory")
+    parser.add_argument(
+        "--gallery",
+        type=Path,
+        default=defaults.gallery,
+        help="gallery folder (default: as indexed)",
+    )
     parser.add_argument("--host", default=defaults.host)
     parser.add_argument("--port", type=int, default=defaults.port)
     args = parser.parse_args(argv)
@@ -27,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     settings = defaults.model_copy(
-        update={"index": args.index, "host": args.host, "port": args.port}
+        update={"index": args.index, "gallery": args.gallery, "host": args.host, "port": args.port}
     )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader logs each CPU probe

@@ -9,11 +9,13 @@ import torch
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from service.deps import get_settings
 from service.metrics import ServiceMetrics
 from service.middleware import CountRequests
-from service.routes import observability, search, status
+from service.routes import items, observability, page, search, status
+from service.routes.page import STATIC_DIR
 from service.settings import Settings
 from service.state import load_state
 
@@ -55,6 +57,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(search.router)
     app.include_router(status.router)
     app.include_router(observability.router)
+    app.include_router(items.router)
+    app.include_router(page.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 
 

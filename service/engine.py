@@ -86,6 +86,15 @@ class SearchEngine:
             D[row, : len(best)], I[row, : len(best)] = scores[best], rows[best]
         return D, I
 
+    def feature_extremes(self, feature: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows with the `n` highest and `n` lowest values on ordered dimension `feature` (0-based),
+        each most extreme first."""
+        column = self.index.vectors[:, feature]
+        n = min(n, self.count)
+        highest = np.argpartition(-column, n - 1)[:n]
+        lowest = np.argpartition(column, n - 1)[:n]
+        return highest[np.argsort(-column[highest])], lowest[np.argsort(column[lowest])]
+
     def memory(self) -> list[dict]:
         """Bytes held by each search structure, largest budgets last."""
         held = [

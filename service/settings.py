@@ -12,6 +12,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRICL_")
 
     index: Path = Field(Path("index"), description="index directory written by the indexer")
+    gallery: Path | None = Field(
+        None, description="gallery folder for images and thumbnails; default: the one indexed"
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="larger uploads get 413")

@@ -8,6 +8,7 @@ from indexer.index_dir import LoadedIndex, load_index
 from models.checkpoint import load_checkpoint
 from service.embedding import QueryEmbedder
 from service.engine import SearchEngine
+from service.gallery import GalleryFiles
 from service.settings import Settings
 
 
@@ -17,6 +18,7 @@ class ServiceState:
     engine: SearchEngine
     embedder: QueryEmbedder
     model_config: dict
+    gallery: GalleryFiles
 
 
 def load_state(
@@ -38,4 +40,7 @@ def load_state(
         max_wait_ms=settings.embed_max_wait_ms,
         on_batch=on_batch,
     )
-    return ServiceState(index, engine, embedder, model_config)
+    indexed_gallery = index.manifest.get("gallery")
+    gallery_root = settings.gallery or (Path(indexed_gallery) if indexed_gallery else None)
+    gallery = GalleryFiles(gallery_root, index.ids)
+    return ServiceState(index, engine, embedder, model_config, gallery)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench.http import running_service
 from indexer.build import BuildConfig, build_index
 from models.checkpoint import DEFAULT_CHECKPOINT
 
@@ -77,6 +78,13 @@ def index_dir(gallery: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("built") / "index"
     build_index(BuildConfig(gallery=gallery, model=DEFAULT_CHECKPOINT, out=out, keep=32, workers=0))
     return out
+
+
+@pytest.fixture(scope="session")
+def live_server(index_dir: Path):
+    """`python -m service` on a free loopback port, serving the test index; yields its URL."""
+    with running_service(index_dir, {}) as (url, _):
+        yield url
 
 
 def png_bytes(array: np.ndarray) -> bytes:

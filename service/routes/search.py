@@ -4,6 +4,7 @@ import time
 from dataclasses import dataclass
 from typing import Annotated
 
+import numpy as np
 from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
@@ -58,15 +59,7 @@ async def search(
     served the budget.
     """
     keep = state.index.keep
-    k_features = keep if k_features is None else k_features
-    if not 1 <= k_features <= keep:
-        raise HTTPException(
-            422, f"k_features must be an integer from 1 to {keep}, got {k_features}"
-        )
-    if not 1 <= top_k <= settings.max_top_k:
-        raise HTTPException(
-            422, f"top_k must be an integer from 1 to {settings.max_top_k}, got {top_k}"
-        )
+    k_features = check_budget(k_features, top_k, keep, settings)
     if rerank_features is not None:
         _check_rerank(k_features, rerank_features, shortlist, top_k, keep, settings)
     _refuse_oversized_body(request, settings)
@@ -114,10 +107,30 @@ def _search(
             query, plan.k_features, plan.rerank_features, plan.shortlist, plan.top_k
         )
         exact = False  # a shortlist may miss items the larger budget alone would rank high
+    return build_response(state, D[0], I[0], plan, exact)
+
+
+def check_budget(k_features: int | None, top_k: int, keep: int, settings: Settings) -> int:
+    """The budget to search at (keep if not given); 422 with a sentence if out of range."""
+    k_features = keep if k_features is None else k_features
+    if not 1 <= k_features <= keep:
+        raise HTTPException(
+            422, f"k_features must be an integer from 1 to {keep}, got {k_features}"
+        )
+    if not 1 <= top_k <= settings.max_top_k:
+        raise HTTPException(
+            422, f"top_k must be an integer from 1 to {settings.max_top_k}, got {top_k}"
+        )
+    return k_features
+
+
+def build_response(
+    state: ServiceState, scores: np.ndarray, rows: np.ndarray, plan: "SearchPlan", exact: bool
+) -> SearchResponse:
     ids = state.index.ids
     results = [
         Neighbour(rank=rank, id=ids[row], score=round(float(score), 6))
-        for rank, (score, row) in enumerate(zip(D[0], I[0], strict=True), start=1)
+        for rank, (score, row) in enumerate(zip(scores, rows, strict=True), start=1)
         if row >= 0
     ]
     return SearchResponse(

@@ -5,8 +5,9 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from indexer.build import BuildConfig, build_index
 from indexer.index_dir import load_index
-from models.checkpoint import load_checkpoint
+from models.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from models.imagefiles import open_image
 from models.preprocess import preprocess
 from models.vectors import unit_rows
@@ -183,3 +184,82 @@ def test_metrics_count_requests_latency_by_budget_and_batches(client):
     assert "tricl_embed_batch_size_count" in text
     assert "tricl_index_items 23.0" in text
     assert 'tricl_index_bytes{features="32",structure="exact ladder"}' in text
+
+
+def test_items_serve_the_gallery_file_and_cached_thumbnails(client, gallery):
+    response = client.get("/items/plain/item-03.png")
+    assert response.status_code == 200
+    assert response.content == (gallery / "plain/item-03.png").read_bytes()
+    thumb = client.get("/items/odd/rgb-large.jpg", params={"size": 64})
+    assert thumb.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(thumb.content)).size == (64, 43)  # 300 x 200, aspect kept
+    unicode = client.get("/items/odd/name with spaces é.png", params={"size": 96})
+    assert Image.open(io.BytesIO(unicode.content)).size == (96, 96)
+    assert client.get("/items/plain/item-03.png", params={"size": 4}).status_code == 422
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/items/..%2F..%2Fetc%2Fpasswd",
+        "/items/%2e%2e/%2e%2e/etc/passwd",
+        "/items/%2Fetc%2Fpasswd",
+        "/items//etc/passwd",
+        "/items/broken/not-an-image.png",
+        "/items/notes.txt",
+        "/items/plain/missing.png",
+    ],
+)
+def test_only_indexed_items_are_served(client, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert "no gallery item" in response.json()["detail"]
+
+
+def test_a_symlink_out_of_the_gallery_is_not_served(tmp_path):
+    outside = tmp_path / "secret.png"
+    outside.write_bytes(png_bytes(garment(1)))
+    gallery = tmp_path / "gallery"
+    (gallery / "a").mkdir(parents=True)
+    (gallery / "a/inside.png").write_bytes(png_bytes(garment(2)))
+    (gallery / "a/link.png").symlink_to(outside)
+    out = tmp_path / "index"
+    build_index(BuildConfig(gallery=gallery, model=DEFAULT_CHECKPOINT, out=out, workers=0))
+    assert "a/link.png" in load_index(out).ids  # indexed, as any file in the folder
+    with TestClient(create_app(Settings(index=out))) as test_client:
+        assert test_client.get("/items/a/inside.png").status_code == 200
+        assert test_client.get("/items/a/link.png").status_code == 404
+        assert test_client.get("/items/a/link.png", params={"size": 32}).status_code == 404
+
+
+def test_similar_searches_from_the_stored_vector(client, gallery):
+    by_item = client.get("/items/plain/item-05.png/similar", params={"k_features": 8}).json()
+    by_upload = upload(client, (gallery / "plain/item-05.png").read_bytes(), k_features=8).json()
+    assert by_item["results"][0] == {"rank": 1, "id": "plain/item-05.png", "score": 1.0}
+    assert [r["id"] for r in by_item["results"]] == [r["id"] for r in by_upload["results"]]
+    assert client.get("/items/nope.png/similar").status_code == 404
+    assert (
+        client.get("/items/plain/item-05.png/similar", params={"k_features": 0}).status_code == 422
+    )
+
+
+def test_feature_examples_are_the_extremes_of_that_column(client, index_dir):
+    index = load_index(index_dir)
+    body = client.get("/features/2/examples", params={"n": 3}).json()
+    column = index.vectors[:, 1]
+    order = np.argsort(column)
+    assert [item["id"] for item in body["highest"]] == [index.ids[i] for i in order[::-1][:3]]
+    assert [item["id"] for item in body["lowest"]] == [index.ids[i] for i in order[:3]]
+    assert body["importance"] == index.manifest["importance"][1]
+    assert client.get("/features/0/examples").status_code == 422
+    assert client.get("/features/33/examples").status_code == 422
+    assert client.get("/features/1/examples", params={"n": 51}).status_code == 422
+
+
+def test_the_page_and_its_files_are_served_without_outside_links(client):
+    page = client.get("/")
+    assert page.status_code == 200 and '<script src="/static/app.js">' in page.text
+    for name in ("app.js", "style.css"):
+        text = client.get(f"/static/{name}").text
+        assert "http://" not in text and "https://" not in text
+    assert "http" not in page.text.replace('"/static/', "")

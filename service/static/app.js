@@ -1,0 +1,209 @@
+// The search page: query by upload or by any gallery image, at the budget the slider sets.
+"use strict";
+
+const FEATURES_SHOWN = 8;
+const EXAMPLES_PER_END = 6;
+
+const page = {
+  info: null,
+  query: null, // {file: File} or {id: "folder/item.png"}
+  latest: 0, // number of the newest search, so slower older answers are dropped
+  timer: null,
+};
+
+const $ = (id) => document.getElementById(id);
+const itemPath = (id) => id.split("/").map(encodeURIComponent).join("/");
+const thumbnail = (id, size) => `/items/${itemPath(id)}?size=${size}`;
+
+async function start() {
+  const response = await fetch("/info");
+  page.info = await response.json();
+  const { keep, count, model } = page.info;
+  $("summary").textContent =
+    `${count.toLocaleString()} gallery images · ${keep} features kept · model ${model.id}`;
+  const slider = $("k-slider");
+  slider.max = keep;
+  slider.value = Math.min(16, keep);
+  showBudget();
+  drawImportance();
+  slider.addEventListener("input", () => {
+    showBudget();
+    drawImportance();
+    searchSoon();
+  });
+  $("top-k").addEventListener("change", () => search());
+  $("file-input").addEventListener("change", (event) => {
+    if (event.target.files.length) queryFile(event.target.files[0]);
+  });
+  const zone = $("drop-zone");
+  zone.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    zone.classList.add("dragging");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("dragging"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("dragging");
+    if (event.dataTransfer.files.length) queryFile(event.dataTransfer.files[0]);
+  });
+  $("importance-chart").addEventListener("click", (event) => {
+    const box = event.currentTarget.getBoundingClientRect();
+    const k = Math.ceil(((event.clientX - box.left) / box.width) * keep);
+    $("k-slider").value = Math.max(1, Math.min(keep, k));
+    showBudget();
+    drawImportance();
+    search();
+  });
+  loadFeatures();
+}
+
+function budget() {
+  return Number($("k-slider").value);
+}
+
+function showBudget() {
+  $("k-value").textContent = `${budget()} of ${page.info.keep}`;
+}
+
+function queryFile(file) {
+  page.query = { file };
+  const preview = $("query-image");
+  preview.src = URL.createObjectURL(file);
+  preview.hidden = false;
+  $("drop-hint").hidden = true;
+  $("query-label").textContent = `Query: ${file.name} (uploaded)`;
+  search();
+}
+
+function queryItem(id) {
+  page.query = { id };
+  const preview = $("query-image");
+  preview.src = thumbnail(id, 128);
+  preview.hidden = false;
+  $("drop-hint").hidden = true;
+  $("query-label").textContent = `Query: ${id} (from the gallery)`;
+  search();
+  window.scrollTo({ top: 0, behavior: "smooth" });
+}
+
+function searchSoon() {
+  clearTimeout(page.timer);
+  page.timer = setTimeout(search, 80);
+}
+
+async function search() {
+  if (!page.query) return;
+  const number = ++page.latest;
+  const params = `k_features=${budget()}&top_k=${$("top-k").value}`;
+  const started = performance.now();
+  let response;
+  if (page.query.file) {
+    const form = new FormData();
+    form.append("file", page.query.file);
+    response = await fetch(`/search?${params}`, { method: "POST", body: form });
+  } else {
+    response = await fetch(`/items/${itemPath(page.query.id)}/similar?${params}`);
+  }
+  const body = await response.json();
+  const milliseconds = performance.now() - started;
+  if (number !== page.latest) return;
+  const error = $("error");
+  if (!response.ok) {
+    error.textContent = body.detail;
+    error.hidden = false;
+    return;
+  }
+  error.hidden = true;
+  showResults(body);
+  const exactness = body.exact ? "exact" : "approximate";
+  $("search-time").textContent =
+    `${body.results.length} results at ${body.k_features} features (${exactness}) ` +
+    `in ${milliseconds.toFixed(0)} ms`;
+}
+
+function showResults(body) {
+  const grid = $("results");
+  grid.dataset.kFeatures = body.k_features;
+  grid.replaceChildren(
+    ...body.results.map((result) => {
+      const card = document.createElement("figure");
+      card.className = "card result";
+      card.dataset.id = result.id;
+      card.title = `search by ${result.id}`;
+      const image = document.createElement("img");
+      image.src = thumbnail(result.id, 96);
+      image.alt = result.id;
+      const id = document.createElement("div");
+      id.className = "id";
+      id.textContent = `${result.rank}. ${result.id}`;
+      const score = document.createElement("div");
+      score.className = "score";
+      score.textContent = `cosine ${result.score.toFixed(3)}`;
+      card.append(image, id, score);
+      card.addEventListener("click", () => queryItem(result.id));
+      return card;
+    }),
+  );
+}
+
+function drawImportance() {
+  const svg = $("importance-chart");
+  const values = page.info.importance;
+  const width = 300;
+  const height = 120;
+  const top = Math.max(...values, 1e-9);
+  const step = width / values.length;
+  const used = budget();
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("preserveAspectRatio", "none");
+  const bars = values.map((value, j) => {
+    const barHeight = (value / top) * (height - 6);
+    return `<rect class="${j < used ? "used" : "unused"}" x="${j * step}" ` +
+      `y="${height - barHeight}" width="${Math.max(step - 0.5, 0.5)}" height="${barHeight}">` +
+      `<title>feature ${j + 1}: ${value.toFixed(3)}</title></rect>`;
+  });
+  const marker = `<line x1="${used * step}" x2="${used * step}" y1="0" y2="${height}"></line>`;
+  svg.innerHTML = bars.join("") + marker;
+}
+
+async function loadFeatures() {
+  const shown = Math.min(FEATURES_SHOWN, page.info.keep);
+  const rows = await Promise.all(
+    Array.from({ length: shown }, (_, j) =>
+      fetch(`/features/${j + 1}/examples?n=${EXAMPLES_PER_END}`).then((r) => r.json()),
+    ),
+  );
+  $("features").replaceChildren(
+    ...rows.map((row) => {
+      const line = document.createElement("div");
+      line.className = "feature";
+      const name = document.createElement("div");
+      name.className = "name";
+      name.textContent = `Feature ${row.feature} · importance ${row.importance.toFixed(2)}`;
+      line.append(name, strip(row.highest, "highest"), strip(row.lowest, "lowest"));
+      return line;
+    }),
+  );
+}
+
+function strip(items, end) {
+  const box = document.createElement("div");
+  box.className = `strip ${end}`;
+  const label = document.createElement("span");
+  label.className = "end";
+  label.textContent = end;
+  box.append(label);
+  box.append(
+    ...items.map((item) => {
+      const image = document.createElement("img");
+      image.src = thumbnail(item.id, 56);
+      image.alt = item.id;
+      image.title = `${item.id}: ${item.value.toFixed(3)} (click to search by it)`;
+      image.addEventListener("click", () => queryItem(item.id));
+      return image;
+    }),
+  );
+  return box;
+}
+
+start();

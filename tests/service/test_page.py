@@ -1,0 +1,61 @@
+"""The search page in a real browser (Debian's chromium, driven by Playwright) against a real
+service on 127.0.0.1."""
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"  # installed by scripts/bootstrap.sh; never a downloaded browser
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def browser_page():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        yield page
+        browser.close()
+
+
+def test_upload_slide_and_click_through_the_page(live_server, browser_page, gallery):
+    page = browser_page
+    page.goto(f"{live_server}/")
+    expect(page.locator("#summary")).to_contain_text("23 gallery images · 32 features kept")
+    expect(page.locator("#importance-chart rect")).to_have_count(32)
+    expect(page.locator("#features .feature")).to_have_count(8)
+
+    page.set_input_files("#file-input", str(gallery / "plain/item-05.png"))
+    results = page.locator("#results .result")
+    expect(results).to_have_count(10)
+    expect(results.first).to_have_attribute("data-id", "plain/item-05.png")
+    expect(page.locator("#results")).to_have_attribute("data-k-features", "16")
+    expect(page.locator("#search-time")).to_contain_text("10 results at 16 features (exact)")
+
+    page.locator("#k-slider").fill("4")
+    expect(page.locator("#k-value")).to_have_text("4 of 32")
+    expect(page.locator("#results")).to_have_attribute("data-k-features", "4")
+    expect(page.locator("#importance-chart rect.used")).to_have_count(4)
+
+    page.select_option("#top-k", "5")
+    expect(results).to_have_count(5)
+
+    clicked = results.nth(2).get_attribute("data-id")
+    results.nth(2).click()
+    expect(page.locator("#query-label")).to_contain_text(f"Query: {clicked} (from the gallery)")
+    expect(results.first).to_have_attribute("data-id", clicked)
+    expect(page.locator("#error")).to_be_hidden()
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "search-page.png", full_page=True)
+    assert (ARTIFACTS / "search-page.png").stat().st_size > 10_000
+
+
+def test_a_rejected_upload_shows_the_reason(live_server, browser_page, tmp_path):
+    page = browser_page
+    page.goto(f"{live_server}/")
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    page.set_input_files("#file-input", str(text))
+    expect(page.locator("#error")).to_contain_text("not an image in a supported format")
