@@ -36,7 +36,7 @@ def in_memory_index(vectors: np.ndarray) -> LoadedIndex:
         "index": {"type": "flat", "features": keep, "exact": True, "params": {}},
     }
     ids = [str(i) for i in range(len(vectors))]
-    return LoadedIndex(Path("."), manifest, vectors, ids, faiss_flat(unit_rows(vectors)))
+    return LoadedIndex(Path("."), manifest, vectors, ids, faiss_flat(unit_rows(vectors)), None)
 
 
 def bench_budgets(

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from indexer.ann import INDEX_TYPES
-from indexer.build import BuildConfig, build_index
+from indexer.build import BuildConfig, build_index, update_config
 from indexer.demo import write_demo_gallery
 from models.checkpoint import DEFAULT_CHECKPOINT
 
@@ -53,6 +53,15 @@ def main(argv: list[str] | None = None) -> int:
         help="auto picks IVF-PQ when full vectors at the budget would not fit in this",
     )
 
+    update = commands.add_parser(
+        "update", help="re-embed only new or changed gallery files, drop deleted ones"
+    )
+    update.add_argument("--gallery", type=Path, required=True, help="folder of images (recursive)")
+    update.add_argument("--out", type=Path, default=Path("index"), help="index directory to update")
+    update.add_argument("--batch-size", type=int, default=256)
+    update.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    update.add_argument("--workers", type=int, default=2)
+
     demo = commands.add_parser("demo-gallery", help="write Fashion-MNIST images as PNG files")
     demo.add_argument("--out", type=Path, default=Path("imgs"))
     demo.add_argument("--split", choices=["train", "test"], default="test")
@@ -82,6 +91,20 @@ def main(argv: list[str] | None = None) -> int:
                 f"indexed {summary.count} images, skipped {summary.skipped}, "
                 f"in {summary.seconds:.1f} s ({summary.images_per_second:.0f} images/s) "
                 f"-> {args.out} ({summary.structure})"
+            )
+        elif args.command == "update":
+            config, previous = update_config(
+                args.out,
+                args.gallery,
+                batch_size=args.batch_size,
+                device=args.device,
+                workers=args.workers,
+            )
+            summary = build_index(config, previous=previous)
+            print(
+                f"updated {args.out}: {summary.count} images ({summary.reused} unchanged, "
+                f"{summary.embedded} embedded, {summary.removed} removed, "
+                f"{summary.skipped} skipped) in {summary.seconds:.1f} s"
             )
         else:
             written = write_demo_gallery(args.out, split=args.split, count=args.count)

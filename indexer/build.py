@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from indexer.ann import INDEX_TYPES, BuiltStructure, build_structure, choose_index_type
 from indexer.gallery import GalleryImages, collate_decoded
-from indexer.index_dir import check_replaceable, write_index
+from indexer.index_dir import LoadedIndex, check_replaceable, load_index, write_index
 from models.checkpoint import CONFIG_FILE, load_checkpoint
 from models.device import resolve_device
 from models.encoder import Encoder
@@ -48,14 +48,22 @@ class BuildSummary:
     skipped: int
     seconds: float
     structure: str = "flat"
+    reused: int = 0  # vectors carried over bit for bit from the previous index (updates)
+    embedded: int = 0
+    removed: int = 0
 
     @property
     def images_per_second(self) -> float:
         return (self.count + self.skipped) / max(self.seconds, 1e-9)
 
 
-def build_index(config: BuildConfig) -> BuildSummary:
-    """Embed every image under `config.gallery` and write the index to `config.out`."""
+def build_index(config: BuildConfig, *, previous: LoadedIndex | None = None) -> BuildSummary:
+    """Embed every image under `config.gallery` and write the index to `config.out`.
+
+    With `previous` (an update), files whose content hash matches an item of the previous index
+    keep that item's vector unchanged and are not decoded at all; only new and changed files
+    are embedded, and items whose files are gone are dropped.
+    """
     if not config.gallery.is_dir():
         raise ValueError(f"gallery {config.gallery} is not a directory")
     if config.keep < 1:
@@ -80,13 +88,27 @@ def build_index(config: BuildConfig) -> BuildSummary:
         )
 
     files, relative, skipped = _listable(files, config.gallery)
+    hashes = [content_hash(path) for path in files]
+    reusable = _reusable_rows(previous, relative, hashes)
+    to_embed = [position for position in range(len(files)) if position not in reusable]
     device = resolve_device(config.device)
     started = time.perf_counter()
-    vectors, kept_positions, failures = _embed_files(encoder, files, config, device)
+    fresh, fresh_positions, failures = _embed_files(
+        encoder, [files[p] for p in to_embed], config, device
+    )
     seconds = time.perf_counter() - started
+    failures = [(to_embed[position], reason) for position, reason in failures]
     skipped += [{"path": relative[position], "reason": reason} for position, reason in failures]
+    fresh_rows = {to_embed[position]: row for row, position in enumerate(fresh_positions)}
+    kept_positions = sorted(set(reusable) | set(fresh_rows))
     if not kept_positions:
         raise ValueError(f"none of the {len(files)} image files in {config.gallery} could be read")
+    vectors = np.empty((len(kept_positions), config.keep), dtype=np.float32)
+    for row, position in enumerate(kept_positions):
+        if position in reusable:
+            vectors[row] = previous.vectors[reusable[position]]
+        else:
+            vectors[row] = fresh[fresh_rows[position]]
 
     importance = model_config["importance"]
     order = model_config["importance_order"]
@@ -103,11 +125,14 @@ def build_index(config: BuildConfig) -> BuildSummary:
         "importance": [importance[j] for j in order[: config.keep]],
         "metric": "cosine over the first k importance-ordered dimensions",
         "gallery": str(config.gallery.resolve()),
+        "target_recall": config.target_recall,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "skipped": skipped,
         "build": {
             "seconds": round(seconds, 2),
-            "images_per_second": round(len(files) / max(seconds, 1e-9), 1),
+            "images_per_second": round(len(to_embed) / max(seconds, 1e-9), 1),
+            "embedded": len(to_embed),
+            "reused": len(reusable),
             "device": device.type,
             "batch_size": config.batch_size,
         },
@@ -121,11 +146,69 @@ def build_index(config: BuildConfig) -> BuildSummary:
         manifest=manifest,
         model_dir=config.model,
         structure=structure,
+        hashes=[hashes[position] for position in kept_positions],
     )
     described = structure.type
     if not structure.exact:
         described += f" at {structure.features} features, recall@10 {structure.recall_at_10:.3f}"
-    return BuildSummary(len(kept_positions), len(skipped), seconds, described)
+    removed = 0 if previous is None else len(set(previous.ids) - set(relative))
+    return BuildSummary(
+        len(kept_positions),
+        len(skipped),
+        seconds,
+        described,
+        reused=len(reusable),
+        embedded=len(to_embed),
+        removed=removed,
+    )
+
+
+def update_config(out: Path, gallery: Path, **options) -> tuple[BuildConfig, LoadedIndex]:
+    """Settings for updating the index at `out`: its own model, budget and search structure."""
+    previous = load_index(out)
+    if previous.hashes is None:
+        raise ValueError(
+            "this index holds no content hashes (it predates updates); "
+            "rebuild it once with python -m indexer build"
+        )
+    structure = previous.structure_info
+    config = BuildConfig(
+        gallery=gallery,
+        model=previous.model_dir,
+        out=out,
+        keep=previous.keep,
+        index_type=structure["type"],
+        index_features=int(structure["features"]),
+        target_recall=float(previous.manifest.get("target_recall", 0.95)),
+        **options,
+    )
+    return config, previous
+
+
+def content_hash(path: Path) -> str:
+    """SHA-256 of a file's bytes; what an update compares to decide what to re-embed."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _reusable_rows(
+    previous: LoadedIndex | None, relative: list[str], hashes: list[str]
+) -> dict[int, int]:
+    """Position in the new file list -> row of the previous index with the same id and bytes."""
+    if previous is None or previous.hashes is None:
+        return {}
+    before = {
+        item: (digest, row)
+        for row, (item, digest) in enumerate(zip(previous.ids, previous.hashes, strict=True))
+    }
+    reusable = {}
+    for position, (item, digest) in enumerate(zip(relative, hashes, strict=True)):
+        if item in before and before[item][0] == digest:
+            reusable[position] = before[item][1]
+    return reusable
 
 
 def _search_structure(vectors: np.ndarray, config: BuildConfig) -> BuiltStructure:

@@ -3,11 +3,13 @@
 manifest.json  what the index is: model, keep, count, importance, skipped files, checksums
 vectors.npy    float32 [N, keep], columns in importance order, not normalised
 ids.txt        N gallery-relative POSIX paths, utf-8
+sha256.txt     N SHA-256 digests of the files' bytes, so an update re-embeds only what changed
 index.faiss    inner-product FAISS index over unit rows of one budget (manifest "index"):
                exact flat over all `keep` columns by default, or IVF/HNSW/IVF-PQ at a small budget
 model/         the checkpoint that made the vectors, so queries embed the same way
 """
 
+import ctypes
 import hashlib
 import json
 import os
@@ -26,9 +28,10 @@ INDEX_FORMAT = 1
 MANIFEST_FILE = "manifest.json"
 VECTORS_FILE = "vectors.npy"
 IDS_FILE = "ids.txt"
+HASHES_FILE = "sha256.txt"
 FAISS_FILE = "index.faiss"
 MODEL_DIR = "model"
-CHECKSUMMED_FILES = (VECTORS_FILE, IDS_FILE, FAISS_FILE)
+CHECKSUMMED_FILES = (VECTORS_FILE, IDS_FILE, HASHES_FILE, FAISS_FILE)
 
 
 @dataclass(frozen=True)
@@ -40,10 +43,16 @@ class LoadedIndex:
     vectors: np.ndarray  # N x keep float32
     ids: list[str]
     structure: faiss.Index  # index.faiss: search structure over unit rows of one budget
+    hashes: list[str] | None  # per-item content digests; None in indexes older than updates
 
     @property
     def keep(self) -> int:
         return int(self.manifest["keep"])
+
+    @property
+    def version(self) -> str:
+        """Short digest of the manifest (and so of every checksummed file): names this build."""
+        return hashlib.sha256(json.dumps(self.manifest, sort_keys=True).encode()).hexdigest()[:12]
 
     @property
     def structure_info(self) -> dict:
@@ -63,6 +72,7 @@ def write_index(
     manifest: dict,
     model_dir: Path,
     structure: BuiltStructure | None = None,
+    hashes: list[str] | None = None,
 ) -> None:
     """Write a complete index to a sibling temporary directory, then move it to `out`.
 
@@ -72,17 +82,25 @@ def write_index(
     """
     if vectors.ndim != 2 or vectors.shape[0] != len(ids):
         raise ValueError(f"{vectors.shape[0]} vectors for {len(ids)} ids")
+    if hashes is not None and len(hashes) != len(ids):
+        raise ValueError(f"{len(hashes)} content hashes for {len(ids)} ids")
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
     try:
         np.save(staging / VECTORS_FILE, np.ascontiguousarray(vectors, dtype=np.float32))
         (staging / IDS_FILE).write_text("".join(f"{item}\n" for item in ids), encoding="utf-8")
+        if hashes is not None:
+            (staging / HASHES_FILE).write_text("".join(f"{digest}\n" for digest in hashes))
         if structure is None:
             structure = build_structure(unit_rows(vectors), "flat")
         faiss.write_index(structure.index, str(staging / FAISS_FILE))
         shutil.copytree(model_dir, staging / MODEL_DIR)
-        checksums = {name: _sha256(staging / name) for name in CHECKSUMMED_FILES}
+        checksums = {
+            name: _sha256(staging / name)
+            for name in CHECKSUMMED_FILES
+            if (staging / name).is_file()
+        }
         full_manifest = {
             "format": INDEX_FORMAT,
             **manifest,
@@ -123,6 +141,11 @@ def load_index(path: Path) -> LoadedIndex:
             raise ValueError(f"index file {name} does not match its checksum: the index is corrupt")
     vectors = np.load(path / VECTORS_FILE, allow_pickle=False)
     ids = (path / IDS_FILE).read_text(encoding="utf-8").splitlines()
+    hashes = None
+    if HASHES_FILE in manifest.get("checksums", {}):
+        hashes = (path / HASHES_FILE).read_text().splitlines()
+        if len(hashes) != len(ids):
+            raise ValueError(f"{HASHES_FILE} and {IDS_FILE} disagree on the number of items")
     structure = faiss.read_index(str(path / FAISS_FILE))
     # Indexes written before index types existed hold an exact flat index over every column.
     manifest.setdefault(
@@ -144,7 +167,7 @@ def load_index(path: Path) -> LoadedIndex:
         raise ValueError("vectors, ids, FAISS index and manifest disagree on the number of items")
     if structure.d != manifest["index"]["features"]:
         raise ValueError(f"{FAISS_FILE} covers {structure.d} features, the manifest says otherwise")
-    return LoadedIndex(path, manifest, vectors, ids, structure)
+    return LoadedIndex(path, manifest, vectors, ids, structure, hashes)
 
 
 def _sha256(path: Path) -> str:
@@ -171,13 +194,46 @@ def check_replaceable(target: Path) -> None:
 
 
 def _replace_directory(new: Path, target: Path) -> None:
-    """Move `new` to `target`, moving any old `target` aside first and deleting it after."""
+    """Put `new` at `target` in one atomic step, then delete the old `target`.
+
+    With an existing target the two directories are exchanged by renameat2(RENAME_EXCHANGE),
+    so at every instant `target` is either the whole old index or the whole new one, even if
+    the process is killed. Where the kernel or filesystem cannot exchange, the old directory
+    is moved aside first (a moment without `target`).
+    """
     check_replaceable(target)
     if not target.exists():
         new.rename(target)
+        return
+    if _exchange(new, target):
+        shutil.rmtree(new, ignore_errors=True)  # `new` now holds the old index
         return
     retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
     retired.rmdir()
     target.rename(retired)
     new.rename(target)
     shutil.rmtree(retired, ignore_errors=True)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2); False where that is not available."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
+    result = renameat2(
+        _AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE
+    )
+    return result == 0

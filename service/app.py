@@ -8,13 +8,14 @@ from contextlib import asynccontextmanager
 import torch
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from service.deps import get_settings
 from service.metrics import ServiceMetrics
-from service.middleware import CountRequests
-from service.routes import items, observability, page, search, status
+from service.middleware import CountRequests, LimitUploadSize
+from service.routes import admin, items, observability, page, search, status
 from service.routes.page import STATIC_DIR
 from service.settings import Settings
 from service.state import load_state
@@ -53,14 +54,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.dependency_overrides[get_settings] = lambda: settings
     app.state.metrics = metrics
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    active = settings or get_settings()
+    app.add_middleware(LimitUploadSize, max_upload_bytes=active.max_upload_bytes)
+    if active.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=active.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["X-API-Key", "Content-Type"],
+        )
     app.add_middleware(CountRequests, metrics=metrics)
     app.include_router(search.router)
     app.include_router(status.router)
     app.include_router(observability.router)
     app.include_router(items.router)
     app.include_router(page.router)
+    app.include_router(admin.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    """A bug must not leak paths or a stack trace: log it here, answer in one generic line."""
+    logger.exception("unexpected error on %s %s", request.method, request.url.path)
+    return JSONResponse(status_code=500, content={"detail": "internal error; see the service log"})
 
 
 async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:

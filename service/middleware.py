@@ -1,4 +1,6 @@
-"""Counts every response by route template and status, for GET /metrics."""
+"""ASGI middleware: request counting for /metrics, and the request body size limit."""
+
+import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,3 +32,68 @@ class CountRequests:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
             self.metrics.requests.labels(template, scope["method"], str(status)).inc()
+
+
+class UploadTooLarge(Exception):
+    """Raised from `receive` once a request body passes the limit."""
+
+
+class LimitUploadSize:
+    """Refuse request bodies over the upload limit with 413 without reading them whole.
+
+    A declared Content-Length over the limit is refused before a byte of the body is read; a
+    body without one (chunked) is counted as it streams in and cut off at the limit. The form
+    parser would otherwise spool the whole upload before the route could look at it.
+    """
+
+    FRAMING_BYTES = 64 * 1024  # multipart headers and boundaries around the file itself
+
+    def __init__(self, app: ASGIApp, max_upload_bytes: int) -> None:
+        self.app = app
+        self.max_upload_bytes = max_upload_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_upload_bytes + self.FRAMING_BYTES
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await _too_large(send, self.max_upload_bytes)
+                return
+        received = 0
+        exceeded = False
+        answered = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    exceeded = True
+                    raise UploadTooLarge
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal answered
+            if exceeded:  # whatever the app made of the cut-off body, the answer is 413
+                if not answered:
+                    answered = True
+                    await _too_large(send, self.max_upload_bytes)
+                return
+            answered = answered or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except UploadTooLarge:
+            if not answered:
+                await _too_large(send, self.max_upload_bytes)
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = json.dumps({"detail": f"the upload is larger than {limit:,} bytes"}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

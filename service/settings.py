@@ -34,3 +34,13 @@ class Settings(BaseSettings):
         2.0, ge=0, le=50, description="longest a query waits for others still being decoded"
     )
     max_shortlist: int = Field(10_000, gt=0, description="largest re-ranking shortlist")
+    api_key: str | None = Field(
+        None, min_length=1, description="if set, search and gallery routes need X-API-Key"
+    )
+    admin_key: str | None = Field(
+        None, min_length=1, description="admin routes (reload) are off unless this is set"
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description='origins allowed to call from a browser, e.g. ["https://a.b"]',
+    )

@@ -10,8 +10,9 @@ from pydantic import BaseModel
 from service.deps import SettingsDep, StateDep
 from service.gallery import ItemNotFound
 from service.routes.search import SearchPlan, SearchResponse, build_response, check_budget
+from service.security import ApiKey
 
-router = APIRouter(tags=["gallery"])
+router = APIRouter(tags=["gallery"], dependencies=[ApiKey])
 THUMBNAIL_SIZES = (16, 512)
 
 

@@ -11,10 +11,11 @@ from pydantic import BaseModel
 
 from service.deps import SettingsDep, StateDep
 from service.images import ImageRejected, decode_upload
+from service.security import ApiKey
 from service.settings import Settings
 from service.state import ServiceState
 
-router = APIRouter(tags=["search"])
+router = APIRouter(tags=["search"], dependencies=[ApiKey])
 
 
 class Neighbour(BaseModel):
@@ -29,6 +30,7 @@ class SearchResponse(BaseModel):
     rerank_features: int | None = None
     shortlist: int | None = None
     exact: bool
+    index_version: str
     results: list[Neighbour]
 
 
@@ -62,7 +64,6 @@ async def search(
     k_features = check_budget(k_features, top_k, keep, settings)
     if rerank_features is not None:
         _check_rerank(k_features, rerank_features, shortlist, top_k, keep, settings)
-    _refuse_oversized_body(request, settings)
     if file is None:
         raise HTTPException(
             422, "missing form field 'file': send the query image as multipart/form-data"
@@ -139,6 +140,7 @@ def build_response(
         rerank_features=plan.rerank_features,
         shortlist=plan.shortlist if plan.rerank_features is not None else None,
         exact=exact,
+        index_version=state.index.version,
         results=results,
     )
 
@@ -158,10 +160,3 @@ def _check_rerank(
             f"shortlist must be an integer from top_k ({top_k}) to {settings.max_shortlist}, "
             f"got {shortlist}",
         )
-
-
-def _refuse_oversized_body(request: Request, settings: Settings) -> None:
-    declared = request.headers.get("content-length", "")
-    # Multipart framing adds a few hundred bytes around the file itself.
-    if declared.isdigit() and int(declared) > settings.max_upload_bytes + 64 * 1024:
-        raise HTTPException(413, f"the upload is larger than {settings.max_upload_bytes:,} bytes")

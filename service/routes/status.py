@@ -26,6 +26,7 @@ def info(state: StateDep) -> dict:
         "keep": state.index.keep,
         "count": manifest["count"],
         "importance": manifest["importance"],
+        "index_version": state.index.version,
         "index_type": structure["type"],
         "exact": structure["exact"],
         "index": structure,
