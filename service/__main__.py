@@ -1,6 +1,8 @@
 """Command line: `python -m service --index ./index [--host 127.0.0.1] [--port 8000]`."""
 
 import argparse
+import contextlib
+import ctypes
 import logging
 import sys
 from pathlib import Path
@@ -10,6 +12,21 @@ import uvicorn
 from indexer.index_dir import MANIFEST_FILE
 from service.app import create_app
 from service.settings import Settings
+from service.state import load_state
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's per-thread malloc arenas before the request threads start.
+
+    Each of the up to 40 request threads otherwise gets an arena of its own, and the resident
+    size under sustained load kept climbing (363 -> 494 MiB over 35 s at 32 clients; with two
+    arenas 313 -> 345 MiB). A no-op where the C library has no mallopt.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).mallopt(_M_ARENA_MAX, arenas)
+
+
+_M_ARENA_MAX = -8
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,11 +52,17 @@ def main(argv: list[str] | None = None) -> int:
     settings = defaults.model_copy(
         update={"index": args.index, "gallery": args.gallery, "host": args.host, "port": args.port}
     )
+    limit_malloc_arenas()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader logs each CPU probe
+    try:
+        state = load_state(settings)
+    except (ValueError, OSError) as error:
+        print(f"error: cannot serve {args.index}: {error}", file=sys.stderr)
+        return 2
     # No access log: /metrics counts every request, and a line per request costs throughput.
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, state),
         host=settings.host,
         port=settings.port,
         log_level="info",

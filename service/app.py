@@ -18,13 +18,17 @@ from service.middleware import CountRequests, LimitUploadSize
 from service.routes import admin, items, observability, page, search, status
 from service.routes.page import STATIC_DIR
 from service.settings import Settings
-from service.state import load_state
+from service.state import ServiceState, load_state
 
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; `settings` defaults to flags/environment (see service.settings)."""
+def create_app(settings: Settings | None = None, state: ServiceState | None = None) -> FastAPI:
+    """Build the app; `settings` defaults to flags/environment (see service.settings).
+
+    `state` is an index already loaded (the command line loads it first, so a corrupt index
+    stops the process with one line instead of a failed start-up inside the server).
+    """
 
     metrics = ServiceMetrics()
 
@@ -32,15 +36,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         active = settings or get_settings()
         torch.set_num_threads(len(os.sched_getaffinity(0)))
-        state = load_state(active, on_batch=metrics.embed_batch.observe)
-        metrics.describe_index(state.engine.count, state.engine.memory())
-        app.state.service = state
+        loaded = state or load_state(active, on_batch=metrics.embed_batch.observe)
+        if state is not None:
+            loaded.embedder.on_batch = metrics.embed_batch.observe
+        metrics.describe_index(loaded.engine.count, loaded.engine.memory())
+        app.state.service = loaded
         logger.info(
             "serving %d items from %s (keep=%d, %s)",
-            state.engine.count,
+            loaded.engine.count,
             active.index,
-            state.index.keep,
-            state.index.structure_info["type"],
+            loaded.index.keep,
+            loaded.index.structure_info["type"],
         )
         yield
 

@@ -41,7 +41,9 @@ def decode_upload(data: bytes, *, max_pixels: int) -> Image.Image:
         raise ImageRejected("the uploaded file is not an image in a supported format") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageRejected(
-            "the image has too many pixels to decode safely", status_code=413
+            f"the image has too many pixels to decode safely; "
+            f"at most {max_pixels:,} pixels are accepted",
+            status_code=413,
         ) from None
     except (OSError, SyntaxError, ValueError, EOFError):
         raise ImageRejected("the image data is corrupt or truncated") from None

@@ -1,0 +1,107 @@
+"""Under load: 32 clients for 60 s, and an index swapped in while clients keep searching."""
+
+import json
+import subprocess
+import threading
+from pathlib import Path
+
+import httpx
+from PIL import Image
+
+from bench.http import WRK_SCRIPT, resident_mib, running_service
+from indexer.build import BuildConfig, build_index
+from models.checkpoint import DEFAULT_CHECKPOINT
+from tests.conftest import garment, png_bytes
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+
+
+def wrk(url: str, images: list[Path], concurrency: int, seconds: int) -> dict:
+    command = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "30s", "-s"]
+    command += [str(WRK_SCRIPT), f"{url}/search?k_features=16", "--", *map(str, images)]
+    finished = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(finished.stdout.strip().splitlines()[-1])
+
+
+def test_32_clients_for_60_seconds(index_dir, gallery):
+    images = [gallery / "plain" / f"item-{i:02d}.png" for i in range(12)]
+    with running_service(index_dir, {}) as (url, pid):
+        wrk(url, images, 32, 20)  # warm-up: every batch size and request thread has been seen
+        after_warm_up = resident_mib(pid)
+        summary = wrk(url, images, 32, 60)
+        after_load = resident_mib(pid)
+        metrics = httpx.get(f"{url}/metrics", timeout=10).text
+    errors = summary["socket_errors"] + summary["status_errors"] + summary["timeouts"]
+    record = {
+        **summary,
+        "errors": errors,
+        "rss_after_warm_up_mib": after_warm_up,
+        "rss_after_load_mib": after_load,
+    }
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "load-test.json").write_text(json.dumps(record, indent=2) + "\n")
+    assert summary["requests"] > 0 and errors == 0
+    assert 'status="5' not in metrics
+    assert abs(after_load - after_warm_up) <= 0.10 * after_warm_up
+
+
+def write_folder(root: Path, prefix: str, seeds: range) -> None:
+    for seed in seeds:
+        path = root / prefix / f"item-{seed}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(garment(seed)).save(path)
+
+
+def test_a_reload_under_load_fails_no_request_and_mixes_no_versions(tmp_path):
+    old_gallery, new_gallery, index = tmp_path / "old", tmp_path / "new", tmp_path / "index"
+    write_folder(old_gallery, "old", range(0, 20))
+    write_folder(new_gallery, "new", range(100, 130))
+    config = BuildConfig(gallery=old_gallery, model=DEFAULT_CHECKPOINT, out=index, workers=0)
+    build_index(config)
+    query = png_bytes(garment(5))
+    seen: list[tuple[str, list[str]]] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def client(url: str) -> None:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            while not stop.is_set():
+                try:
+                    response = http.post("/search", files={"file": ("q.png", query)})
+                except httpx.HTTPError as error:
+                    failures.append(repr(error))
+                    continue
+                if response.status_code != 200:
+                    failures.append(f"{response.status_code} {response.text}")
+                    continue
+                body = response.json()
+                seen.append((body["index_version"], [r["id"] for r in body["results"]]))
+
+    with running_service(index, {"TRICL_ADMIN_KEY": "admin"}) as (url, _):
+        old_version = httpx.get(f"{url}/info").json()["index_version"]
+        clients = [threading.Thread(target=client, args=(url,)) for _ in range(8)]
+        for thread in clients:
+            thread.start()
+        build_index(
+            BuildConfig(gallery=new_gallery, model=DEFAULT_CHECKPOINT, out=index, workers=0)
+        )
+        reload = httpx.post(f"{url}/admin/reload", headers={"X-Admin-Key": "admin"}, timeout=60)
+        after = len(seen)
+        while len(seen) < after + 50 and not failures:
+            threading.Event().wait(0.05)
+        stop.set()
+        for thread in clients:
+            thread.join()
+    assert reload.status_code == 200, reload.text
+    new_version = reload.json()["version"]
+    assert reload.json()["previous_version"] == old_version != new_version
+    assert failures == []
+    versions = {version for version, _ in seen}
+    assert versions == {old_version, new_version}
+    for version, ids in seen:
+        prefix = "old/" if version == old_version else "new/"
+        assert ids and all(item.startswith(prefix) for item in ids)
+    (ARTIFACTS / "reload-test.json").parent.mkdir(exist_ok=True)
+    (ARTIFACTS / "reload-test.json").write_text(
+        json.dumps({"requests": len(seen), "failed": len(failures)}, indent=2) + "\n"
+    )
