@@ -15,7 +15,13 @@ from tqdm import tqdm
 
 from indexer.ann import INDEX_TYPES, BuiltStructure, build_structure, choose_index_type
 from indexer.gallery import GalleryImages, collate_decoded
-from indexer.index_dir import LoadedIndex, check_replaceable, load_index, write_index
+from indexer.index_dir import (
+    LoadedIndex,
+    check_replaceable,
+    file_sha256,
+    load_index,
+    write_index,
+)
 from models.checkpoint import CONFIG_FILE, load_checkpoint
 from models.device import resolve_device
 from models.encoder import Encoder
@@ -88,7 +94,7 @@ def build_index(config: BuildConfig, *, previous: LoadedIndex | None = None) -> 
         )
 
     files, relative, skipped = _listable(files, config.gallery)
-    hashes = [content_hash(path) for path in files]
+    hashes = [file_sha256(path) for path in files]
     reusable = _reusable_rows(previous, relative, hashes)
     to_embed = [position for position in range(len(files)) if position not in reusable]
     device = resolve_device(config.device)
@@ -183,15 +189,6 @@ def update_config(out: Path, gallery: Path, **options) -> tuple[BuildConfig, Loa
         **options,
     )
     return config, previous
-
-
-def content_hash(path: Path) -> str:
-    """SHA-256 of a file's bytes; what an update compares to decide what to re-embed."""
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _reusable_rows(

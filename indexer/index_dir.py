@@ -97,7 +97,7 @@ def write_index(
         faiss.write_index(structure.index, str(staging / FAISS_FILE))
         shutil.copytree(model_dir, staging / MODEL_DIR)
         checksums = {
-            name: _sha256(staging / name)
+            name: file_sha256(staging / name)
             for name in CHECKSUMMED_FILES
             if (staging / name).is_file()
         }
@@ -137,7 +137,7 @@ def load_index(path: Path) -> LoadedIndex:
     for name, expected in manifest.get("checksums", {}).items():
         if not (path / name).is_file():
             raise ValueError(f"index file {name} is missing")
-        if _sha256(path / name) != expected:
+        if file_sha256(path / name) != expected:
             raise ValueError(f"index file {name} does not match its checksum: the index is corrupt")
     vectors = np.load(path / VECTORS_FILE, allow_pickle=False)
     ids = (path / IDS_FILE).read_text(encoding="utf-8").splitlines()
@@ -170,7 +170,8 @@ def load_index(path: Path) -> LoadedIndex:
     return LoadedIndex(path, manifest, vectors, ids, structure, hashes)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
