@@ -15,18 +15,22 @@ from service.settings import Settings
 from service.state import load_state
 
 
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """Cap glibc's per-thread malloc arenas before the request threads start.
+def tune_malloc() -> None:
+    """Keep resident memory flat under sustained load (glibc only; a no-op elsewhere).
 
-    Each of the up to 40 request threads otherwise gets an arena of its own, and the resident
-    size under sustained load kept climbing (363 -> 494 MiB over 35 s at 32 clients; with two
-    arenas 313 -> 345 MiB). A no-op where the C library has no mallopt.
+    Two arenas instead of one per request thread, and a fixed mmap threshold so the large,
+    short-lived activation buffers of batched forward passes go back to the system instead of
+    fragmenting the heap. Measured at 32 clients: without either, 363 -> 494 MiB over 35 s; with
+    both, 306 -> 324 MiB over the 60 s after warm-up, growing less each 15 s.
     """
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).mallopt(_M_ARENA_MAX, arenas)
+        libc = ctypes.CDLL(None)
+        libc.mallopt(_M_ARENA_MAX, 2)
+        libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
 
 
 _M_ARENA_MAX = -8
+_M_MMAP_THRESHOLD = -3
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = defaults.model_copy(
         update={"index": args.index, "gallery": args.gallery, "host": args.host, "port": args.port}
     )
-    limit_malloc_arenas()
+    tune_malloc()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader logs each CPU probe
     try:
