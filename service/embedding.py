@@ -88,10 +88,6 @@ class QueryEmbedder:
             raise slot.error
         return slot.vector
 
-    def embed(self, images: list[Image.Image]) -> np.ndarray:
-        """Decoded images -> float32 B x keep in importance order, in one forward pass."""
-        return self._forward([to_pixels(image, self.encoder.config) for image in images])
-
     def _forward(self, pixels: list[np.ndarray]) -> np.ndarray:
         with torch.inference_mode():
             batch = stack_pixels(pixels, self.encoder.config)
