@@ -86,7 +86,8 @@ def write_index(
         raise ValueError(f"{len(hashes)} content hashes for {len(ids)} ids")
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    _remove_abandoned_staging(out)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-{os.getpid()}-", dir=out.parent))
     try:
         np.save(staging / VECTORS_FILE, np.ascontiguousarray(vectors, dtype=np.float32))
         (staging / IDS_FILE).write_text("".join(f"{item}\n" for item in ids), encoding="utf-8")
@@ -184,6 +185,29 @@ def _fsync_tree(root: Path) -> None:
         for name in names:
             with open(Path(folder, name), "rb") as stream:
                 os.fsync(stream.fileno())
+
+
+def _remove_abandoned_staging(out: Path) -> None:
+    """Delete temporary directories of earlier builds into `out` whose process is gone (killed).
+
+    Each staging directory carries its builder's process id; one whose process still runs is
+    another build in progress and is left alone.
+    """
+    for leftover in out.parent.glob(f".{out.name}.building-*"):
+        pid = leftover.name.removeprefix(f".{out.name}.building-").split("-", 1)[0]
+        if not pid.isdigit() or _process_exists(int(pid)):
+            continue
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def check_replaceable(target: Path) -> None:

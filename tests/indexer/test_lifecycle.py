@@ -100,3 +100,6 @@ def test_killing_a_build_at_any_moment_leaves_a_loadable_index(built, tmp_path, 
                 main(["build", "--gallery", str(gallery), "--out", str(out), "--workers", "0"]) == 0
             )
     print(f"{command}: killed at 8 moments, index afterwards: {outcomes}")
+    # The next build clears what killed runs left behind.
+    assert main(["build", "--gallery", str(gallery), "--out", str(out), "--workers", "0"]) == 0
+    assert not list(out.parent.glob(".index.building-*"))
