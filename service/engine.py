@@ -37,6 +37,8 @@ class SearchEngine:
         self.cache_bytes = cache_bytes
         info = index.structure_info
         self.approximate_features = None if info["exact"] else int(info["features"])
+        # Measured once: serialising an approximate structure to size it costs as much as it holds.
+        self._approximate_bytes = 0 if info["exact"] else structure_bytes(index.structure)
         self._ladder: dict[int, faiss.Index] = {}
         for budget in ladder_budgets(self.keep):
             if info["exact"] and budget == int(info["features"]):
@@ -112,7 +114,7 @@ class SearchEngine:
                 {
                     "structure": self.index.structure_info["type"],
                     "features": self.approximate_features,
-                    "bytes": structure_bytes(self.index.structure),
+                    "bytes": self._approximate_bytes,
                 }
             )
         return held
