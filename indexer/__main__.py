@@ -11,7 +11,8 @@ from indexer.demo import write_demo_gallery
 from models.checkpoint import DEFAULT_CHECKPOINT
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; the deployment files are checked against it."""
     parser = argparse.ArgumentParser(prog="python -m indexer", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -66,8 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--out", type=Path, default=Path("imgs"))
     demo.add_argument("--split", choices=["train", "test"], default="test")
     demo.add_argument("--count", type=int, default=2000)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader logs each CPU probe
     try:

@@ -2,8 +2,9 @@
 # Installs what the project needs on a fresh Debian machine: Python (Debian packages, only when
 # missing), a virtual environment in .venv, and the project with its test tools.
 # WITH_DATA=1 also installs Fashion-MNIST (Debian's dataset-fashion-mnist) for the demo.
-# WITH_TEST_TOOLS=1 also installs chromium (browser tests, driven by Playwright) and wrk (HTTP
-# load generator of the benchmark and its test).
+# WITH_TEST_TOOLS=1 also installs chromium (browser tests, driven by Playwright), wrk (HTTP
+# load generator of the benchmark and its test) and podman (the container deployment's test,
+# set up by scripts/container-engine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,10 @@ if [ ${#packages[@]} -gt 0 ]; then
   echo "installing Debian packages: ${packages[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${packages[@]}" >/dev/null
+fi
+
+if [ "${WITH_TEST_TOOLS:-0}" = 1 ]; then
+  $sudo bash scripts/container-engine
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv

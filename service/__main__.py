@@ -33,8 +33,8 @@ _M_ARENA_MAX = -8
 _M_MMAP_THRESHOLD = -3
 
 
-def main(argv: list[str] | None = None) -> int:
-    defaults = Settings()
+def build_parser(defaults: Settings) -> argparse.ArgumentParser:
+    """The command line, its defaults from the environment; the deployment files use it."""
     parser = argparse.ArgumentParser(prog="python -m service", description=__doc__)
     parser.add_argument("--index", type=Path, default=defaults.index, help="index directory")
     parser.add_argument(
@@ -45,7 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--host", default=defaults.host)
     parser.add_argument("--port", type=int, default=defaults.port)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    defaults = Settings()
+    args = build_parser(defaults).parse_args(argv)
     if not (args.index / MANIFEST_FILE).is_file():
         print(
             f"error: {args.index} is not an index directory; "

@@ -9,7 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Everything the service can be told; e.g. TRICL_INDEX=/data/index python -m service."""
 
-    model_config = SettingsConfigDict(env_prefix="TRICL_")
+    model_config = SettingsConfigDict(env_prefix="TRICL_", env_ignore_empty=True)
 
     index: Path = Field(Path("index"), description="index directory written by the indexer")
     gallery: Path | None = Field(
