@@ -99,3 +99,14 @@ def write_idx(path: Path, array: np.ndarray) -> None:
     header += b"".join(struct.pack(">I", size) for size in array.shape)
     with gzip.open(path, "wb") as stream:
         stream.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.hookimpl(trylast=True)  # after `-m "not container"` has deselected them
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Container tests last, their image builds started now: the builds overlap the rest."""
+    container = [item for item in items if item.get_closest_marker("container")]
+    if container:
+        from tests.deploy.image_builds import BUILDS
+
+        items[:] = [item for item in items if item not in container] + container
+        BUILDS.start()

@@ -3,14 +3,12 @@ one-shot indexer, serve it, search through the published port, rebuild and hot-r
 
 Needs podman (scripts/container-engine sets it up; scripts/test.sh runs it) and podman-compose
 (in the test extra).
-The image is built with an empty TORCH_INDEX_URL, so pip in the build takes torch from the
-machine's own configuration, as scripts/container-engine passes it to builds.
+The images are built in the background while the rest of the suite runs (image_builds.py).
 Deselect with `pytest -m "not container"`.
 """
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -23,18 +21,12 @@ from PIL import Image
 
 from bench.http import free_port
 from tests.conftest import garment
-from tests.deploy.deployment_files import (
-    COMPOSE_FILE,
-    DOCKERFILE,
-    LB_DOCKERFILE,
-    ROOT,
-    SCALE_FILE,
-)
+from tests.deploy.deployment_files import COMPOSE_FILE, ROOT, SCALE_FILE
+from tests.deploy.image_builds import BUILDS, TAG
 
 pytestmark = pytest.mark.container
 
 PODMAN_COMPOSE = Path(sys.executable).with_name("podman-compose")  # from the test extra
-IMAGE_TAG = "test"
 ADMIN_KEY = "deploy-test-admin"
 MEASURES = ROOT / "artifacts" / "deploy.json"
 
@@ -62,33 +54,16 @@ def measures():
     MEASURES.write_text(json.dumps(found, indent=2) + "\n")
 
 
-def build(dockerfile: Path, name: str, *arguments: str) -> tuple[float, int]:
-    """(seconds, bytes) of building one image from the repository."""
-    started = time.monotonic()
-    podman(
-        "build",
-        "--format=docker",  # keeps the HEALTHCHECK, which the OCI format has no field for
-        "--file",
-        str(dockerfile),
-        *arguments,
-        "--tag",
-        f"{name}:{IMAGE_TAG}",
-        str(ROOT),
-        timeout=1800,
-    )
-    seconds = round(time.monotonic() - started, 1)
-    return seconds, json.loads(podman("image", "inspect", f"{name}:{IMAGE_TAG}").stdout)[0]["Size"]
-
-
 @pytest.fixture(scope="module")
 def images(measures: dict) -> None:
-    assert shutil.which("podman"), "podman is missing: run scripts/container-engine as root"
-    measures["build_seconds"], measures["image_bytes"] = build(
-        DOCKERFILE, "tricl-retrieval", "--build-arg", "TORCH_INDEX_URL="
-    )
-    measures["lb_build_seconds"], measures["lb_image_bytes"] = build(
-        LB_DOCKERFILE, "tricl-retrieval-lb"
-    )
+    try:
+        built = BUILDS.wait()  # started when collection finished (tests/conftest.py)
+    except RuntimeError as error:
+        pytest.fail(str(error))
+    service, balancer = built["tricl-retrieval"], built["tricl-retrieval-lb"]
+    # Seconds while other tests ran beside the build: an upper bound on a build alone.
+    measures["build_seconds"], measures["image_bytes"] = service.seconds, service.size_bytes
+    measures["lb_build_seconds"], measures["lb_image_bytes"] = balancer.seconds, balancer.size_bytes
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +79,7 @@ def deployment(images: None, tmp_path_factory: pytest.TempPathFactory):
         **os.environ,
         "GALLERY_DIR": str(gallery),
         "PUBLISH_PORT": str(free_port()),
-        "IMAGE_TAG": IMAGE_TAG,
+        "IMAGE_TAG": TAG,
         "ENV_FILE": str(env_file),
         "INDEX_WORKERS": "1",
     }
