@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from indexer.ann import INDEX_TYPES
-from indexer.build import BuildConfig, build_index, update_config
+from indexer.build import BuildConfig, BuildSummary, build_index, update_config
 from indexer.demo import write_demo_gallery
 from models.checkpoint import DEFAULT_CHECKPOINT
 
@@ -48,6 +48,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="approximate types are tuned until recall@10 against exact reaches this",
     )
     build.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="local: this process and its decoding workers; ray: a Ray cluster (the ray extra)",
+    )
+    build.add_argument(
+        "--address", help="--engine ray: cluster to join (auto, ray://host:10001); default local"
+    )
+    build.add_argument(
+        "--actors",
+        type=int,
+        help="--engine ray: model actors (default one per GPU, else half the CPUs)",
+    )
+    build.add_argument(
+        "--shard-size", type=int, default=1_000_000, help="--engine ray: files per index shard"
+    )
+    build.add_argument(
+        "--keep-shards",
+        action="store_true",
+        help="--engine ray: keep the shard directories in OUT.shards/ after merging them",
+    )
+    build.add_argument(
         "--memory-budget-mb",
         type=int,
         default=4096,
@@ -70,27 +92,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _build_with_ray(config: BuildConfig, args: argparse.Namespace) -> BuildSummary:
+    try:
+        import ray  # noqa: F401  (only to say clearly when it is missing)
+    except ImportError:
+        raise ValueError("--engine ray needs Ray: pip install 'tricl-retrieval[ray]'") from None
+    from indexer.ray_engine import build_index_ray
+
+    return build_index_ray(
+        config,
+        address=args.address,
+        actors=args.actors,
+        shard_size=args.shard_size,
+        keep_shards=args.keep_shards,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader logs each CPU probe
     try:
         if args.command == "build":
-            summary = build_index(
-                BuildConfig(
-                    gallery=args.gallery,
-                    model=args.model,
-                    out=args.out,
-                    keep=args.keep,
-                    batch_size=args.batch_size,
-                    device=args.device,
-                    workers=args.workers,
-                    index_type=args.index_type,
-                    index_features=args.index_features,
-                    target_recall=args.target_recall,
-                    memory_budget_bytes=args.memory_budget_mb << 20,
-                )
+            config = BuildConfig(
+                gallery=args.gallery,
+                model=args.model,
+                out=args.out,
+                keep=args.keep,
+                batch_size=args.batch_size,
+                device=args.device,
+                workers=args.workers,
+                index_type=args.index_type,
+                index_features=args.index_features,
+                target_recall=args.target_recall,
+                memory_budget_bytes=args.memory_budget_mb << 20,
             )
+            build = _build_with_ray if args.engine == "ray" else lambda c, _: build_index(c)
+            summary = build(config, args)
             print(
                 f"indexed {summary.count} images, skipped {summary.skipped}, "
                 f"in {summary.seconds:.1f} s ({summary.images_per_second:.0f} images/s) "

@@ -1,6 +1,7 @@
 """Building an index: walk the gallery, embed in batches, keep the top dimensions, write."""
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import time
@@ -70,30 +71,8 @@ def build_index(config: BuildConfig, *, previous: LoadedIndex | None = None) -> 
     keep that item's vector unchanged and are not decoded at all; only new and changed files
     are embedded, and items whose files are gone are dropped.
     """
-    if not config.gallery.is_dir():
-        raise ValueError(f"gallery {config.gallery} is not a directory")
-    if config.keep < 1:
-        raise ValueError(f"--keep must be at least 1, got {config.keep}")
-    if config.index_type not in INDEX_TYPES:
-        raise ValueError(f"--index-type must be one of {', '.join(INDEX_TYPES)}")
-    if not 0 < config.target_recall <= 1:
-        raise ValueError(f"--target-recall must be in (0, 1], got {config.target_recall}")
-    if config.index_features < 1:
-        raise ValueError(f"--index-features must be at least 1, got {config.index_features}")
-    if config.batch_size < 1:
-        raise ValueError(f"--batch-size must be at least 1, got {config.batch_size}")
-    check_replaceable(config.out)
-    encoder, model_config = load_checkpoint(config.model)
-    dim = encoder.config.embedding_dim
-    if config.keep > dim:
-        raise ValueError(f"--keep {config.keep} is larger than the model's {dim} dimensions")
-    files = list_image_files(config.gallery)
-    if not files:
-        raise ValueError(
-            f"no image files found in {config.gallery} (looked for JPEG, PNG, WebP, BMP, GIF, TIFF)"
-        )
-
-    files, relative, skipped = _listable(files, config.gallery)
+    encoder, model_config = check_build(config)
+    files, relative, skipped = gallery_files(config.gallery)
     hashes = [file_sha256(path) for path in files]
     reusable = _reusable_rows(previous, relative, hashes)
     to_embed = [position for position in range(len(files)) if position not in reusable]
@@ -115,26 +94,14 @@ def build_index(config: BuildConfig, *, previous: LoadedIndex | None = None) -> 
             vectors[row] = previous.vectors[reusable[position]]
         else:
             vectors[row] = fresh[fresh_rows[position]]
-
-    importance = model_config["importance"]
-    order = model_config["importance_order"]
-    manifest = {
-        "model": {
-            "id": model_config["id"],
-            "weights_sha256": model_config["weights_sha256"],
-            "config_sha256": hashlib.sha256((config.model / CONFIG_FILE).read_bytes()).hexdigest(),
-            "loss": model_config["training"].get("loss"),
-            "embedding_dim": dim,
-        },
-        "keep": config.keep,
-        "count": len(kept_positions),
-        "importance": [importance[j] for j in order[: config.keep]],
-        "metric": "cosine over the first k importance-ordered dimensions",
-        "gallery": str(config.gallery.resolve()),
-        "target_recall": config.target_recall,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "skipped": skipped,
-        "build": {
+    summary = write_built_index(
+        config,
+        model_config,
+        vectors=vectors,
+        ids=[relative[position] for position in kept_positions],
+        hashes=[hashes[position] for position in kept_positions],
+        skipped=skipped,
+        build={
             "seconds": round(seconds, 2),
             "images_per_second": round(len(to_embed) / max(seconds, 1e-9), 1),
             "embedded": len(to_embed),
@@ -142,30 +109,98 @@ def build_index(config: BuildConfig, *, previous: LoadedIndex | None = None) -> 
             "device": device.type,
             "batch_size": config.batch_size,
         },
+    )
+    removed = 0 if previous is None else len(set(previous.ids) - set(relative))
+    return dataclasses.replace(summary, reused=len(reusable), removed=removed)
+
+
+def check_build(config: BuildConfig) -> tuple[Encoder, dict]:
+    """Refuse a build that cannot succeed before any work; returns the loaded model."""
+    if not config.gallery.is_dir():
+        raise ValueError(f"gallery {config.gallery} is not a directory")
+    if config.keep < 1:
+        raise ValueError(f"--keep must be at least 1, got {config.keep}")
+    if config.index_type not in INDEX_TYPES:
+        raise ValueError(f"--index-type must be one of {', '.join(INDEX_TYPES)}")
+    if not 0 < config.target_recall <= 1:
+        raise ValueError(f"--target-recall must be in (0, 1], got {config.target_recall}")
+    if config.index_features < 1:
+        raise ValueError(f"--index-features must be at least 1, got {config.index_features}")
+    if config.batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, got {config.batch_size}")
+    check_replaceable(config.out)
+    encoder, model_config = load_checkpoint(config.model)
+    dim = encoder.config.embedding_dim
+    if config.keep > dim:
+        raise ValueError(f"--keep {config.keep} is larger than the model's {dim} dimensions")
+    return encoder, model_config
+
+
+def gallery_files(gallery: Path) -> tuple[list[Path], list[str], list[dict]]:
+    """The image files to index, their ids, and the files left out with reasons."""
+    files = list_image_files(gallery)
+    if not files:
+        raise ValueError(
+            f"no image files found in {gallery} (looked for JPEG, PNG, WebP, BMP, GIF, TIFF)"
+        )
+    return _listable(files, gallery)
+
+
+def build_manifest(
+    config: BuildConfig, model_config: dict, *, count: int, skipped: list[dict], build: dict
+) -> dict:
+    """The manifest of an index (or of one shard of it) embedded by `config`'s model."""
+    importance = model_config["importance"]
+    order = model_config["importance_order"]
+    return {
+        "model": {
+            "id": model_config["id"],
+            "weights_sha256": model_config["weights_sha256"],
+            "config_sha256": hashlib.sha256((config.model / CONFIG_FILE).read_bytes()).hexdigest(),
+            "loss": model_config["training"].get("loss"),
+            "embedding_dim": len(importance),
+        },
+        "keep": config.keep,
+        "count": count,
+        "importance": [importance[j] for j in order[: config.keep]],
+        "metric": "cosine over the first k importance-ordered dimensions",
+        "gallery": str(config.gallery.resolve()),
+        "target_recall": config.target_recall,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "skipped": skipped,
+        "build": build,
     }
+
+
+def write_built_index(
+    config: BuildConfig,
+    model_config: dict,
+    *,
+    vectors: np.ndarray,
+    ids: list[str],
+    hashes: list[str],
+    skipped: list[dict],
+    build: dict,
+) -> BuildSummary:
+    """Describe the embedded gallery in a manifest, add the search structure, write it all."""
+    started = time.perf_counter()
+    manifest = build_manifest(config, model_config, count=len(ids), skipped=skipped, build=build)
     structure = _search_structure(vectors, config)
-    manifest["build"]["index_seconds"] = round(time.perf_counter() - started - seconds, 2)
+    manifest["build"]["index_seconds"] = round(time.perf_counter() - started, 2)
     write_index(
         config.out,
         vectors=vectors,
-        ids=[relative[position] for position in kept_positions],
+        ids=ids,
         manifest=manifest,
         model_dir=config.model,
         structure=structure,
-        hashes=[hashes[position] for position in kept_positions],
+        hashes=hashes,
     )
     described = structure.type
     if not structure.exact:
         described += f" at {structure.features} features, recall@10 {structure.recall_at_10:.3f}"
-    removed = 0 if previous is None else len(set(previous.ids) - set(relative))
     return BuildSummary(
-        len(kept_positions),
-        len(skipped),
-        seconds,
-        described,
-        reused=len(reusable),
-        embedded=len(to_embed),
-        removed=removed,
+        len(ids), len(skipped), build["seconds"], described, embedded=build["embedded"]
     )
 
 

@@ -2,6 +2,7 @@
 
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 from PIL import Image
 
@@ -23,9 +24,9 @@ def list_image_files(root: Path) -> list[Path]:
     return sorted(found, key=lambda path: path.relative_to(root).as_posix())
 
 
-def open_image(path: Path) -> Image.Image:
-    """Decode a file fully (first frame of animations); raises on a corrupt or unreadable file."""
-    with Image.open(path) as image:
+def open_image(source: Path | BinaryIO) -> Image.Image:
+    """Decode a file (or its bytes) fully, first frame of animations; raises if it is corrupt."""
+    with Image.open(source) as image:
         image.seek(0)
         image.load()
         return image.copy()

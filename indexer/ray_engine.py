@@ -1,0 +1,256 @@
+"""`python -m indexer build --engine ray`: the same index, embedded by a Ray cluster.
+
+Ray Data reads and decodes the gallery in parallel tasks (each file is read once: its bytes are
+hashed and decoded together), a pool of model actors embeds the decoded batches (one actor per
+GPU, or CPU actors), and the driver writes each contiguous range of `shard_size` files as an
+index shard — a complete index directory in the single-process format — as soon as its rows
+have arrived. The shards are then merged into the index at `out`, written by the same code as
+a local build; `keep_shards` leaves them beside it (`<out>.shards/`) to be served as shards.
+"""
+
+import hashlib
+import io
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from indexer.build import (
+    BuildConfig,
+    BuildSummary,
+    build_manifest,
+    check_build,
+    exact_float32,
+    gallery_files,
+    write_built_index,
+)
+from indexer.gallery import describe_decode_error
+from indexer.index_dir import load_index, write_index
+from indexer.shards import SHARD_NAME, merge_shards
+from models.checkpoint import load_checkpoint
+from models.config import EncoderConfig
+from models.imagefiles import open_image
+from models.preprocess import to_pixels
+
+logger = logging.getLogger(__name__)
+
+
+def build_index_ray(
+    config: BuildConfig,
+    *,
+    address: str | None = None,
+    actors: int | None = None,
+    shard_size: int = 1_000_000,
+    keep_shards: bool = False,
+) -> BuildSummary:
+    """Embed the gallery on Ray, write it as shards, merge them into the index at `config.out`.
+
+    Args:
+        address: Ray cluster to join ("auto", "ray://host:10001", "host:6379"); None starts a
+            local Ray on this machine's CPUs unless one is already running in this process.
+        actors: model actors; default one per GPU in the cluster (CPU tasks decode for them),
+            else one per CPU (each CPU actor decodes its own batches: Ray fuses the two steps).
+        shard_size: files per shard (the last shard holds the rest).
+        keep_shards: keep the shard directories in `<out>.shards/` after merging.
+    """
+    import ray
+
+    encoder, model_config = check_build(config)
+    if shard_size < 1:
+        raise ValueError(f"--shard-size must be at least 1, got {shard_size}")
+    files, relative, skipped = gallery_files(config.gallery)
+    if not ray.is_initialized():
+        ray.init(address=address, num_cpus=None if address else os.cpu_count())
+    gpus = int(ray.cluster_resources().get("GPU", 0)) if config.device != "cpu" else 0
+    if config.device == "cuda" and gpus == 0:
+        raise ValueError("--device cuda was asked for, but the Ray cluster has no GPU")
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    actors = actors or (gpus if gpus else cpus)
+
+    shards_root = config.out.resolve().with_name(config.out.name + ".shards")
+    shutil.rmtree(shards_root, ignore_errors=True)
+    started = time.perf_counter()
+    batches = _embedded_batches(files, encoder.config, config, actors=actors, gpus=gpus)
+    writer = _ShardWriter(shards_root, config, model_config, relative, shard_size)
+    for batch in batches:
+        writer.add(batch)
+    shard_dirs = writer.finish()
+    seconds = time.perf_counter() - started
+
+    shards = [load_index(path) for path in shard_dirs]
+    skipped += [item for shard in shards for item in shard.manifest["skipped"]]
+    if not any(len(shard.ids) for shard in shards):
+        raise ValueError(f"none of the {len(files)} image files in {config.gallery} could be read")
+    vectors, ids, hashes = merge_shards(shards)
+    summary = write_built_index(
+        config,
+        model_config,
+        vectors=vectors,
+        ids=ids,
+        hashes=hashes,
+        skipped=skipped,
+        build={
+            "seconds": round(seconds, 2),
+            "images_per_second": round(len(files) / max(seconds, 1e-9), 1),
+            "embedded": len(files),
+            "reused": 0,
+            "device": "cuda" if gpus else "cpu",
+            "batch_size": config.batch_size,
+            "engine": "ray",
+            "actors": actors,
+            "shards": len(shards),
+        },
+    )
+    if not keep_shards:
+        shutil.rmtree(shards_root, ignore_errors=True)
+    return summary
+
+
+def _embedded_batches(
+    files: list[Path], encoder_config: EncoderConfig, config: BuildConfig, *, actors: int, gpus: int
+):
+    """Stream of numpy batches {position, sha256, failure, vector}, in no particular order."""
+    import ray
+
+    items = [{"position": position, "path": str(path)} for position, path in enumerate(files)]
+    # A block per batch, and at least two per actor, so a small gallery still reaches them all.
+    blocks = min(len(items), max(2 * actors, -(-len(items) // config.batch_size)))
+    dataset = ray.data.from_items(items, override_num_blocks=blocks)
+    decoded = dataset.map_batches(
+        _decode_batch,
+        fn_kwargs={"encoder_config": encoder_config},
+        batch_size=config.batch_size,
+        batch_format="numpy",
+        num_cpus=1,
+    )
+    embedded = decoded.map_batches(
+        _EmbeddingActor,
+        fn_constructor_kwargs={
+            "model": str(config.model),
+            "keep": config.keep,
+            "device": "cuda" if gpus else "cpu",
+        },
+        batch_size=config.batch_size,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=actors),
+        num_gpus=1 if gpus else 0,
+        num_cpus=1,
+    )
+    return embedded.iter_batches(batch_size=None, batch_format="numpy")
+
+
+def _decode_batch(batch: dict, encoder_config: EncoderConfig) -> dict:
+    """Read each file once: SHA-256 of its bytes, and its pixels at the model's input size."""
+    size, channels = encoder_config.image_size, encoder_config.in_channels
+    count = len(batch["path"])
+    pixels = np.zeros((count, size, size, channels), dtype=np.uint8)
+    digests, failures = [], []
+    for row, path in enumerate(batch["path"]):
+        try:
+            data = Path(path).read_bytes()
+        except OSError as error:
+            digests.append("")
+            failures.append(f"could not read: {error.strerror}")
+            continue
+        digests.append(hashlib.sha256(data).hexdigest())
+        try:
+            pixels[row] = to_pixels(open_image(io.BytesIO(data)), encoder_config)
+            failures.append("")
+        except Exception as error:  # any decoder failure is a per-file problem
+            failures.append(describe_decode_error(error))
+    return {
+        "position": batch["position"],
+        "sha256": np.array(digests, dtype=object),
+        "failure": np.array(failures, dtype=object),
+        "pixels": pixels,
+    }
+
+
+class _EmbeddingActor:
+    """Holds one copy of the model (on its GPU, or CPU) and embeds decoded batches."""
+
+    def __init__(self, model: str, keep: int, device: str) -> None:
+        from models.preprocess import normalize
+
+        self._normalize = normalize
+        encoder, _ = load_checkpoint(Path(model))
+        self.device = torch.device(device)
+        if self.device.type == "cpu":
+            torch.set_num_threads(1)  # one CPU per actor, as Ray scheduled it
+        self.encoder = encoder.to(self.device, memory_format=torch.channels_last)
+        self.keep = keep
+
+    def __call__(self, batch: dict) -> dict:
+        ok = batch["failure"] == ""
+        vectors = np.zeros((len(ok), self.keep), dtype=np.float32)
+        if ok.any():
+            pixels = torch.from_numpy(batch["pixels"][ok]).permute(0, 3, 1, 2).to(self.device)
+            inputs = self._normalize(pixels, self.encoder.config)
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+            with exact_float32():
+                vectors[ok] = self.encoder.embed(inputs)[:, : self.keep].cpu().numpy()
+        return {
+            "position": batch["position"],
+            "sha256": batch["sha256"],
+            "failure": batch["failure"],
+            "vector": vectors,
+        }
+
+
+class _ShardWriter:
+    """Collects embedded rows and writes shard k (files k*size … (k+1)*size - 1) once complete."""
+
+    def __init__(
+        self, root: Path, config: BuildConfig, model_config: dict, relative: list[str], size: int
+    ) -> None:
+        self.root, self.config, self.relative, self.size = root, config, relative, size
+        self.model_config = model_config
+        self.count = (len(relative) + size - 1) // size
+        self.pending: dict[int, dict[int, tuple]] = {}
+        self.written: list[Path] = []
+
+    def add(self, batch: dict) -> None:
+        for position, digest, failure, vector in zip(
+            batch["position"], batch["sha256"], batch["failure"], batch["vector"], strict=True
+        ):
+            shard = int(position) // self.size
+            self.pending.setdefault(shard, {})[int(position)] = (digest, failure, vector)
+            expected = min(self.size, len(self.relative) - shard * self.size)
+            if len(self.pending[shard]) == expected:
+                self._write(shard, self.pending.pop(shard))
+
+    def finish(self) -> list[Path]:
+        if self.pending or len(self.written) != self.count:
+            raise RuntimeError("the Ray pipeline ended before every file came back")
+        return sorted(self.written)
+
+    def _write(self, shard: int, rows: dict[int, tuple]) -> None:
+        positions = sorted(rows)
+        kept = [p for p in positions if not rows[p][1]]
+        skipped = [
+            {"path": self.relative[p], "reason": rows[p][1]} for p in positions if rows[p][1]
+        ]
+        vectors = np.array([rows[p][2] for p in kept], dtype=np.float32).reshape(
+            -1, self.config.keep
+        )
+        out = self.root / SHARD_NAME.format(shard)
+        write_index(
+            out,
+            vectors=vectors,
+            ids=[self.relative[p] for p in kept],
+            manifest=build_manifest(
+                self.config,
+                self.model_config,
+                count=len(kept),
+                skipped=skipped,
+                build={"engine": "ray", "shard": shard, "shards": self.count},
+            ),
+            model_dir=self.config.model,
+            hashes=[rows[p][0] for p in kept],
+        )
+        self.written.append(out)
+        logger.info("wrote %s: %d items, %d skipped", out.name, len(kept), len(skipped))

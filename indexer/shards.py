@@ -1,0 +1,40 @@
+"""An index kept as shards: complete index directories, each holding a contiguous run of rows.
+
+`python -m indexer build --engine ray --keep-shards` leaves them in `<out>.shards/`. Each shard
+is a valid index on its own (a service can serve it; its manifest says which shard it is), and
+their rows in shard order are the rows of the merged index.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from indexer.index_dir import LoadedIndex, load_index
+
+SHARD_NAME = "shard-{:05d}"
+
+
+def shard_dirs(shards_root: Path) -> list[Path]:
+    """The shard directories below `shards_root`, in row order."""
+    found = sorted(path for path in shards_root.glob("shard-*") if path.is_dir())
+    if not found:
+        raise ValueError(f"{shards_root} holds no shard-NNNNN directories")
+    return found
+
+
+def load_shards(shards_root: Path) -> list[LoadedIndex]:
+    """Every shard, verified like any index, and checked to belong to one build."""
+    shards = [load_index(path) for path in shard_dirs(shards_root)]
+    first = shards[0].manifest
+    for shard in shards[1:]:
+        if shard.manifest["model"] != first["model"] or shard.keep != shards[0].keep:
+            raise ValueError(f"{shard.path.name} was built with another model or --keep")
+    return shards
+
+
+def merge_shards(shards: list[LoadedIndex]) -> tuple[np.ndarray, list[str], list[str]]:
+    """Rows of the shards, in shard order: (vectors N x keep, ids, content hashes)."""
+    vectors = np.concatenate([shard.vectors for shard in shards])
+    ids = [item for shard in shards for item in shard.ids]
+    hashes = [digest for shard in shards for digest in shard.hashes or []]
+    return vectors, ids, hashes
