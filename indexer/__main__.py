@@ -1,4 +1,4 @@
-"""Command line: `python -m indexer build ...` and `python -m indexer demo-gallery ...`."""
+"""Command line: `python -m indexer build|update|split|demo-gallery ...`."""
 
 import argparse
 import logging
@@ -8,6 +8,8 @@ from pathlib import Path
 from indexer.ann import INDEX_TYPES
 from indexer.build import BuildConfig, BuildSummary, build_index, update_config
 from indexer.demo import write_demo_gallery
+from indexer.index_dir import load_index
+from indexer.shards import split_index
 from models.checkpoint import DEFAULT_CHECKPOINT
 
 
@@ -70,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="--engine ray: keep the shard directories in OUT.shards/ after merging them",
     )
     build.add_argument(
+        "--no-merge",
+        action="store_true",
+        help="--engine ray: only write the shards (OUT.shards/), to be served as shards",
+    )
+    build.add_argument(
         "--memory-budget-mb",
         type=int,
         default=4096,
@@ -84,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     update.add_argument("--batch-size", type=int, default=256)
     update.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     update.add_argument("--workers", type=int, default=2)
+
+    split = commands.add_parser(
+        "split", help="cut an index into shards, each a complete index (one per machine)"
+    )
+    split.add_argument("--index", type=Path, default=Path("index"), help="index directory")
+    split.add_argument("--shards", type=int, required=True, help="number of shards")
+    split.add_argument("--out", type=Path, required=True, help="new folder for the shards")
 
     demo = commands.add_parser("demo-gallery", help="write Fashion-MNIST images as PNG files")
     demo.add_argument("--out", type=Path, default=Path("imgs"))
@@ -105,6 +119,7 @@ def _build_with_ray(config: BuildConfig, args: argparse.Namespace) -> BuildSumma
         actors=args.actors,
         shard_size=args.shard_size,
         keep_shards=args.keep_shards,
+        merge=not args.no_merge,
     )
 
 
@@ -129,10 +144,13 @@ def main(argv: list[str] | None = None) -> int:
             )
             build = _build_with_ray if args.engine == "ray" else lambda c, _: build_index(c)
             summary = build(config, args)
+            written = f"{args.out} ({summary.structure})"
+            if args.engine == "ray" and args.no_merge:
+                written = summary.structure
             print(
                 f"indexed {summary.count} images, skipped {summary.skipped}, "
                 f"in {summary.seconds:.1f} s ({summary.images_per_second:.0f} images/s) "
-                f"-> {args.out} ({summary.structure})"
+                f"-> {written}"
             )
         elif args.command == "update":
             config, previous = update_config(
@@ -148,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{summary.embedded} embedded, {summary.removed} removed, "
                 f"{summary.skipped} skipped) in {summary.seconds:.1f} s"
             )
+        elif args.command == "split":
+            written = split_index(load_index(args.index), args.out, args.shards)
+            print(f"wrote {len(written)} shards of {args.index} to {args.out}")
         else:
             written = write_demo_gallery(args.out, split=args.split, count=args.count)
             print(f"wrote {written} Fashion-MNIST images to {args.out}")

@@ -5,7 +5,8 @@ hashed and decoded together), a pool of model actors embeds the decoded batches 
 GPU, or CPU actors), and the driver writes each contiguous range of `shard_size` files as an
 index shard — a complete index directory in the single-process format — as soon as its rows
 have arrived. The shards are then merged into the index at `out`, written by the same code as
-a local build; `keep_shards` leaves them beside it (`<out>.shards/`) to be served as shards.
+a local build; `keep_shards` leaves them beside it (`<out>.shards/`), and `merge=False` only
+writes them, for a gallery served as shards that no one machine could hold merged.
 """
 
 import hashlib
@@ -46,6 +47,7 @@ def build_index_ray(
     actors: int | None = None,
     shard_size: int = 1_000_000,
     keep_shards: bool = False,
+    merge: bool = True,
 ) -> BuildSummary:
     """Embed the gallery on Ray, write it as shards, merge them into the index at `config.out`.
 
@@ -56,6 +58,7 @@ def build_index_ray(
             else one per CPU (each CPU actor decodes its own batches: Ray fuses the two steps).
         shard_size: files per shard (the last shard holds the rest).
         keep_shards: keep the shard directories in `<out>.shards/` after merging.
+        merge: merge the shards into `config.out`; without, only `<out>.shards/` is written.
     """
     import ray
 
@@ -80,12 +83,15 @@ def build_index_ray(
         writer.add(batch)
     shard_dirs = writer.finish()
     seconds = time.perf_counter() - started
-
-    shards = [load_index(path) for path in shard_dirs]
-    skipped += [item for shard in shards for item in shard.manifest["skipped"]]
-    if not any(len(shard.ids) for shard in shards):
+    skipped += writer.skipped
+    if writer.kept == 0:
+        shutil.rmtree(shards_root, ignore_errors=True)
         raise ValueError(f"none of the {len(files)} image files in {config.gallery} could be read")
-    vectors, ids, hashes = merge_shards(shards)
+    if not merge:
+        shards = f"{len(shard_dirs)} shards in {shards_root}, not merged"
+        return BuildSummary(writer.kept, len(skipped), seconds, shards, embedded=len(files))
+
+    vectors, ids, hashes = merge_shards([load_index(path) for path in shard_dirs])
     summary = write_built_index(
         config,
         model_config,
@@ -102,7 +108,7 @@ def build_index_ray(
             "batch_size": config.batch_size,
             "engine": "ray",
             "actors": actors,
-            "shards": len(shards),
+            "shards": len(shard_dirs),
         },
     )
     if not keep_shards:
@@ -212,6 +218,8 @@ class _ShardWriter:
         self.count = (len(relative) + size - 1) // size
         self.pending: dict[int, dict[int, tuple]] = {}
         self.written: list[Path] = []
+        self.kept = 0
+        self.skipped: list[dict] = []
 
     def add(self, batch: dict) -> None:
         for position, digest, failure, vector in zip(
@@ -253,4 +261,6 @@ class _ShardWriter:
             hashes=[rows[p][0] for p in kept],
         )
         self.written.append(out)
+        self.kept += len(kept)
+        self.skipped += skipped
         logger.info("wrote %s: %d items, %d skipped", out.name, len(kept), len(skipped))

@@ -1,15 +1,17 @@
 """An index kept as shards: complete index directories, each holding a contiguous run of rows.
 
-`python -m indexer build --engine ray --keep-shards` leaves them in `<out>.shards/`. Each shard
+`python -m indexer build --engine ray --keep-shards` leaves them in `<out>.shards/`, and
+`python -m indexer split` cuts an existing index into them. Each shard
 is a valid index on its own (a service can serve it; its manifest says which shard it is), and
 their rows in shard order are the rows of the merged index.
 """
 
+import itertools
 from pathlib import Path
 
 import numpy as np
 
-from indexer.index_dir import LoadedIndex, load_index
+from indexer.index_dir import LoadedIndex, load_index, write_index
 
 SHARD_NAME = "shard-{:05d}"
 
@@ -38,3 +40,32 @@ def merge_shards(shards: list[LoadedIndex]) -> tuple[np.ndarray, list[str], list
     ids = [item for shard in shards for item in shard.ids]
     hashes = [digest for shard in shards for digest in shard.hashes or []]
     return vectors, ids, hashes
+
+
+def split_index(index: LoadedIndex, shards_root: Path, count: int) -> list[Path]:
+    """Write `index` as `count` shards of near-equal size (contiguous rows) into `shards_root`."""
+    if not 1 <= count <= len(index.ids):
+        raise ValueError(f"--shards must be between 1 and {len(index.ids)}, got {count}")
+    if shards_root.exists() and any(shards_root.iterdir()):
+        raise ValueError(f"{shards_root} is not empty; give a new folder for the shards")
+    bounds = np.linspace(0, len(index.ids), count + 1).round().astype(int)
+    written = []
+    for shard, (start, stop) in enumerate(itertools.pairwise(bounds)):
+        manifest = {
+            key: value
+            for key, value in index.manifest.items()
+            if key not in ("format", "index", "checksums")
+        }
+        manifest["count"] = int(stop - start)
+        manifest["build"] = {**manifest.get("build", {}), "shard": shard, "shards": count}
+        out = shards_root / SHARD_NAME.format(shard)
+        write_index(
+            out,
+            vectors=index.vectors[start:stop],
+            ids=index.ids[start:stop],
+            manifest=manifest,
+            model_dir=index.model_dir,
+            hashes=None if index.hashes is None else index.hashes[start:stop],
+        )
+        written.append(out)
+    return written

@@ -109,3 +109,19 @@ def test_sharded_search_equals_merged_on_random_vectors(tmp_path):
             assert np.array_equal(I_sharded, I_merged)
     with pytest.raises(ValueError, match="k_features"):
         sharded.search(queries, 25, 10)
+
+
+def test_the_command_line_can_leave_the_shards_unmerged(both_builds, gallery, tmp_path, capsys):
+    from indexer.__main__ import main
+
+    local = both_builds[0]
+    out = tmp_path / "index"
+    arguments = ["build", "--gallery", str(gallery), "--out", str(out), "--keep", "32"]
+    arguments += ["--engine", "ray", "--shard-size", "10", "--no-merge", "--batch-size", "8"]
+    assert main(arguments) == 0
+    printed = capsys.readouterr().out
+    assert "indexed 23 images, skipped 2" in printed and "3 shards in" in printed
+    assert not out.exists()
+    vectors, ids, _ = merge_shards(load_shards(tmp_path / "index.shards"))
+    assert ids == local.ids
+    np.testing.assert_allclose(vectors, local.vectors, rtol=0, atol=1e-5)

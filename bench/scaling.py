@@ -1,0 +1,161 @@
+"""`python -m bench.scaling`: the numbers behind docs/scaling.md.
+
+Measures embedding throughput per worker (the local engine with 0, 1, 2 decoding processes;
+the Ray engine with 1 and 2 CPU actors on a local Ray) on Fashion-MNIST PNG files, and the bytes
+per gallery image of every search structure at small and full budgets. Prints tables and saves
+<out>/scaling.json; the plan for 100M images in docs/scaling.md is worked from these.
+"""
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from bench.machine import describe_machine
+from indexer.build import BuildConfig, build_index
+from indexer.demo import write_demo_gallery
+from indexer.index_dir import load_index
+from models.checkpoint import DEFAULT_CHECKPOINT
+from models.vectors import unit_rows
+
+
+def bench_local(gallery: Path, work: Path, keep: int, workers: list[int]) -> list[dict]:
+    runs = []
+    for count in workers:
+        out = work / f"local-{count}"
+        config = BuildConfig(gallery, DEFAULT_CHECKPOINT, out, keep=keep, workers=count)
+        started = time.perf_counter()
+        summary = build_index(config)
+        wall = time.perf_counter() - started
+        runs.append(
+            {
+                "engine": "local",
+                "decoding_processes": count,
+                "images": summary.count + summary.skipped,
+                "embedding_seconds": round(summary.seconds, 2),
+                "images_per_second": round(summary.images_per_second, 1),
+                "wall_seconds": round(wall, 2),
+            }
+        )
+        print(runs[-1], flush=True)
+    return runs
+
+
+def bench_ray(gallery: Path, work: Path, keep: int, actors: list[int]) -> list[dict]:
+    import ray
+
+    from indexer.ray_engine import build_index_ray
+
+    started = time.perf_counter()
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    start_seconds = time.perf_counter() - started
+    runs = []
+    try:
+        for count in actors:
+            out = work / f"ray-{count}"
+            config = BuildConfig(gallery, DEFAULT_CHECKPOINT, out, keep=keep)
+            started = time.perf_counter()
+            summary = build_index_ray(config, actors=count, shard_size=10_000)
+            wall = time.perf_counter() - started
+            runs.append(
+                {
+                    "engine": "ray",
+                    "actors": count,
+                    "images": summary.count + summary.skipped,
+                    "pipeline_seconds": round(summary.seconds, 2),
+                    "images_per_second": round(summary.images_per_second, 1),
+                    "wall_seconds": round(wall, 2),
+                    "ray_start_seconds": round(start_seconds, 2),
+                }
+            )
+            print(runs[-1], flush=True)
+    finally:
+        ray.shutdown()
+    return runs
+
+
+def python_list_bytes(index) -> dict:
+    """Bytes per image of the ids and content hashes a loaded index keeps as Python strings."""
+    count = len(index.ids)
+    return {
+        "ids": round(sum(sys.getsizeof(item) + 8 for item in index.ids) / count, 1),
+        "sha256": round(sum(sys.getsizeof(item) + 8 for item in index.hashes) / count, 1),
+    }
+
+
+def structure_bytes_per_image(vectors: np.ndarray, budgets: list[int]) -> list[dict]:
+    """Serialised bytes per row of each FAISS structure the indexer builds, per budget."""
+    rows = []
+    count = len(vectors)
+    nlist = int(4 * np.sqrt(count))
+    for k in budgets:
+        xb = unit_rows(vectors[:, :k])
+        quantizer = faiss.IndexFlatIP(k)
+        structures = {
+            "flat": faiss.IndexFlatIP(k),
+            "ivf": faiss.IndexIVFFlat(quantizer, k, nlist, faiss.METRIC_INNER_PRODUCT),
+            "hnsw (M 32)": faiss.IndexHNSWFlat(k, 32, faiss.METRIC_INNER_PRODUCT),
+        }
+        if k % 2 == 0:
+            pq_quantizer = faiss.IndexFlatIP(k)
+            structures[f"ivfpq (m {k // 2}, 8 bits)"] = faiss.IndexIVFPQ(
+                pq_quantizer, k, nlist, k // 2, 8, faiss.METRIC_INNER_PRODUCT
+            )
+        for name, index in structures.items():
+            if not index.is_trained:
+                index.train(xb[: min(count, 100 * nlist)])
+            index.add(xb)
+            size = len(faiss.serialize_index(index))
+            rows.append({"structure": name, "k": k, "bytes_per_image": round(size / count, 1)})
+            print(rows[-1], flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.scaling", description=__doc__)
+    parser.add_argument("--gallery", type=Path, help="image folder (default: Fashion-MNIST train)")
+    parser.add_argument("--count", type=int, default=20_000, help="Fashion-MNIST images to index")
+    parser.add_argument("--keep", type=int, default=64)
+    parser.add_argument("--structure-rows", type=int, default=200_000)
+    parser.add_argument("--out", type=Path, default=Path("docs"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    results = {
+        "command": "python -m bench.scaling "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": describe_machine(),
+    }
+    with tempfile.TemporaryDirectory(prefix="scaling-") as work:
+        work = Path(work)
+        gallery = args.gallery
+        if gallery is None:
+            gallery = work / "gallery"
+            write_demo_gallery(gallery, split="train", count=args.count)
+        results["embedding"] = bench_local(gallery, work, args.keep, [0, 1, 2])
+        results["embedding"] += bench_ray(gallery, work, args.keep, [1, 2])
+        index = load_index(work / "local-2")
+        real = index.vectors
+        results["service_lists_bytes_per_image"] = python_list_bytes(index)
+        print(results["service_lists_bytes_per_image"], flush=True)
+    # Structures on synthetic rows spread like the real ones (the benchmark's generator).
+    from bench.search import synthetic_vectors
+
+    vectors = synthetic_vectors(real, args.structure_rows, seed=2)
+    results["bytes_per_image"] = structure_bytes_per_image(vectors, [16, args.keep])
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "scaling.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"saved {args.out / 'scaling.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
