@@ -29,32 +29,48 @@ def free_port() -> int:
 @contextmanager
 def running_service(index: Path, environment: dict[str, str]):
     """Start the service on a free loopback port; yields (url, pid) once /health answers."""
-    port = free_port()
-    env = {**os.environ, **environment, "TRICL_INDEX": str(index), "TRICL_PORT": str(port)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service", "--index", str(index), "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    with running_services([index], environment) as [(url, pid)]:
+        yield url, pid
+
+
+@contextmanager
+def running_services(indexes: list[Path], environment: dict[str, str]):
+    """One service per index, started together; yields [(url, pid)] once all are healthy."""
+    started = []
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the service exited with code {process.returncode}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the service did not become healthy within 120 s")
-            time.sleep(0.2)
-        yield url, process.pid
+        for index in indexes:
+            port = free_port()
+            env = {**os.environ, **environment, "TRICL_INDEX": str(index), "TRICL_PORT": str(port)}
+            process = subprocess.Popen(
+                [sys.executable, "-m", "service", "--index", str(index), "--port", str(port)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            started.append((process, f"http://127.0.0.1:{port}"))
+        for process, url in started:
+            _wait_healthy(process, url)
+        yield [(url, process.pid) for process, url in started]
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        for process, _ in started:
+            process.terminate()
+        for process, _ in started:
+            process.wait(timeout=30)
+
+
+def _wait_healthy(process: subprocess.Popen, url: str) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"the service exited with code {process.returncode}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("the service did not become healthy within 120 s")
+        time.sleep(0.2)
 
 
 def resident_mib(pid: int) -> float:

@@ -55,7 +55,9 @@ def bench_ray(gallery: Path, work: Path, keep: int, actors: list[int]) -> list[d
     from indexer.ray_engine import build_index_ray
 
     started = time.perf_counter()
-    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    owned = not ray.is_initialized()  # a Ray the caller started is left running
+    if owned:
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     start_seconds = time.perf_counter() - started
     runs = []
     try:
@@ -78,7 +80,8 @@ def bench_ray(gallery: Path, work: Path, keep: int, actors: list[int]) -> list[d
             )
             print(runs[-1], flush=True)
     finally:
-        ray.shutdown()
+        if owned:
+            ray.shutdown()
     return runs
 
 
@@ -124,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gallery", type=Path, help="image folder (default: Fashion-MNIST train)")
     parser.add_argument("--count", type=int, default=20_000, help="Fashion-MNIST images to index")
     parser.add_argument("--keep", type=int, default=64)
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[0, 1, 2], help="local decoding processes"
+    )
+    parser.add_argument("--actors", type=int, nargs="+", default=[1, 2], help="Ray CPU actors")
     parser.add_argument("--structure-rows", type=int, default=200_000)
     parser.add_argument("--out", type=Path, default=Path("docs"))
     args = parser.parse_args(argv)
@@ -140,9 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         if gallery is None:
             gallery = work / "gallery"
             write_demo_gallery(gallery, split="train", count=args.count)
-        results["embedding"] = bench_local(gallery, work, args.keep, [0, 1, 2])
-        results["embedding"] += bench_ray(gallery, work, args.keep, [1, 2])
-        index = load_index(work / "local-2")
+        results["embedding"] = bench_local(gallery, work, args.keep, args.workers)
+        results["embedding"] += bench_ray(gallery, work, args.keep, args.actors)
+        index = load_index(work / f"local-{args.workers[-1]}")
         real = index.vectors
         results["service_lists_bytes_per_image"] = python_list_bytes(index)
         print(results["service_lists_bytes_per_image"], flush=True)

@@ -35,7 +35,7 @@ from indexer.shards import SHARD_NAME, merge_shards
 from models.checkpoint import load_checkpoint
 from models.config import EncoderConfig
 from models.imagefiles import open_image
-from models.preprocess import to_pixels
+from models.preprocess import normalize, to_pixels
 
 logger = logging.getLogger(__name__)
 
@@ -180,9 +180,6 @@ class _EmbeddingActor:
     """Holds one copy of the model (on its GPU, or CPU) and embeds decoded batches."""
 
     def __init__(self, model: str, keep: int, device: str) -> None:
-        from models.preprocess import normalize
-
-        self._normalize = normalize
         encoder, _ = load_checkpoint(Path(model))
         self.device = torch.device(device)
         if self.device.type == "cpu":
@@ -195,7 +192,7 @@ class _EmbeddingActor:
         vectors = np.zeros((len(ok), self.keep), dtype=np.float32)
         if ok.any():
             pixels = torch.from_numpy(batch["pixels"][ok]).permute(0, 3, 1, 2).to(self.device)
-            inputs = self._normalize(pixels, self.encoder.config)
+            inputs = normalize(pixels, self.encoder.config)
             inputs = inputs.contiguous(memory_format=torch.channels_last)
             with exact_float32():
                 vectors[ok] = self.encoder.embed(inputs)[:, : self.keep].cpu().numpy()

@@ -87,6 +87,16 @@ def live_server(index_dir: Path):
         yield url
 
 
+@pytest.fixture(scope="session")
+def local_ray():
+    """A local Ray on two CPUs, shared by the tests of the Ray engine and its benchmark."""
+    import ray  # the ray extra is part of the test extra
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
 def png_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG")

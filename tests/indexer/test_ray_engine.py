@@ -13,15 +13,6 @@ from models.checkpoint import DEFAULT_CHECKPOINT
 from service.engine import SearchEngine
 from service.sharded_engine import ShardedSearchEngine
 
-ray = pytest.importorskip("ray", reason="the ray extra is part of the test extra")
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
 
 @pytest.fixture(scope="module")
 def both_builds(gallery, tmp_path_factory, local_ray):

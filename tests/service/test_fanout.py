@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from bench.http import free_port, running_service
+from bench.http import free_port, running_services
 from indexer.index_dir import load_index
 from indexer.shards import load_shards, merge_shards, split_index
 from service.fanout import create_fanout_app, merge_answers
@@ -61,14 +61,11 @@ def test_merge_answers_ranks_by_score_across_shards():
 
 @pytest.fixture(scope="module")
 def fanout(shards, index_dir):
-    with (
-        running_service(shards / "shard-00000", {}) as (first, _),
-        running_service(shards / "shard-00001", {}) as (second, _),
-        running_service(shards / "shard-00002", {}) as (third, _),
-    ):
+    with running_services(sorted(shards.glob("shard-*")), {}) as started:
+        shard_urls = [url for url, _ in started]
         port = free_port()
         command = [sys.executable, "-m", "service.fanout", "--port", str(port)]
-        for url in (first, second, third):
+        for url in shard_urls:
             command += ["--shard", url]
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
@@ -82,7 +79,7 @@ def fanout(shards, index_dir):
                     pass
                 assert time.monotonic() < deadline, "the fan-out did not come up"
                 time.sleep(0.2)
-            yield url, [first, second, third]
+            yield url, shard_urls
         finally:
             process.terminate()
             process.wait(timeout=30)
