@@ -12,6 +12,8 @@ from indexer.index_dir import load_index
 from indexer.shards import split_index
 from models.checkpoint import DEFAULT_CHECKPOINT
 
+DEFAULT_SHARD_SIZE = 1_000_000
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line; the deployment files are checked against it."""
@@ -61,10 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--actors",
         type=int,
-        help="--engine ray: model actors (default one per GPU, else half the CPUs)",
+        help="--engine ray: model actors (default one per GPU, else one per CPU)",
     )
     build.add_argument(
-        "--shard-size", type=int, default=1_000_000, help="--engine ray: files per index shard"
+        "--shard-size",
+        type=int,
+        default=DEFAULT_SHARD_SIZE,
+        help="--engine ray: files per index shard",
     )
     build.add_argument(
         "--keep-shards",
@@ -106,6 +111,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _refuse_ray_options(args: argparse.Namespace) -> None:
+    given = [
+        flag
+        for flag, value in (
+            ("--address", args.address),
+            ("--actors", args.actors),
+            ("--keep-shards", args.keep_shards),
+            ("--no-merge", args.no_merge),
+        )
+        if value
+    ]
+    if given or args.shard_size != DEFAULT_SHARD_SIZE:
+        flags = ", ".join(given or ["--shard-size"])
+        raise ValueError(f"only --engine ray takes {flags}")
+
+
 def _build_with_ray(config: BuildConfig, args: argparse.Namespace) -> BuildSummary:
     try:
         import ray  # noqa: F401  (only to say clearly when it is missing)
@@ -142,11 +163,15 @@ def main(argv: list[str] | None = None) -> int:
                 target_recall=args.target_recall,
                 memory_budget_bytes=args.memory_budget_mb << 20,
             )
-            build = _build_with_ray if args.engine == "ray" else lambda c, _: build_index(c)
-            summary = build(config, args)
-            written = f"{args.out} ({summary.structure})"
-            if args.engine == "ray" and args.no_merge:
-                written = summary.structure
+            if args.engine == "ray":
+                summary = _build_with_ray(config, args)
+                written = (
+                    summary.structure if args.no_merge else f"{args.out} ({summary.structure})"
+                )
+            else:
+                _refuse_ray_options(args)
+                summary = build_index(config)
+                written = f"{args.out} ({summary.structure})"
             print(
                 f"indexed {summary.count} images, skipped {summary.skipped}, "
                 f"in {summary.seconds:.1f} s ({summary.images_per_second:.0f} images/s) "

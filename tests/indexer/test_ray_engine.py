@@ -116,3 +116,8 @@ def test_the_command_line_can_leave_the_shards_unmerged(both_builds, gallery, tm
     vectors, ids, _ = merge_shards(load_shards(tmp_path / "index.shards"))
     assert ids == local.ids
     np.testing.assert_allclose(vectors, local.vectors, rtol=0, atol=1e-5)
+
+    local_build = ["build", "--gallery", str(gallery), "--out", str(tmp_path / "local")]
+    assert main([*local_build, "--no-merge", "--actors", "2"]) == 2
+    assert "only --engine ray takes --actors, --no-merge" in capsys.readouterr().err
+    assert not (tmp_path / "local").exists()
