@@ -14,6 +14,7 @@ import io
 import logging
 import os
 import shutil
+import socket
 import time
 from pathlib import Path
 
@@ -67,7 +68,12 @@ def build_index_ray(
         raise ValueError(f"--shard-size must be at least 1, got {shard_size}")
     files, relative, skipped = gallery_files(config.gallery)
     if not ray.is_initialized():
-        ray.init(address=address, num_cpus=None if address else os.cpu_count())
+        if address not in (None, "auto"):
+            _check_reachable(address)
+        try:
+            ray.init(address=address, num_cpus=None if address else os.cpu_count())
+        except ConnectionError as error:
+            raise ValueError(f"could not join the Ray cluster at {address}: {error}") from None
     gpus = int(ray.cluster_resources().get("GPU", 0)) if config.device != "cpu" else 0
     if config.device == "cuda" and gpus == 0:
         raise ValueError("--device cuda was asked for, but the Ray cluster has no GPU")
@@ -114,6 +120,19 @@ def build_index_ray(
     if not keep_shards:
         shutil.rmtree(shards_root, ignore_errors=True)
     return summary
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds on an address nothing listens at (Ray itself retries for minutes)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--address must be auto, HOST:PORT or ray://HOST:PORT, got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as error:
+        raise ValueError(
+            f"no Ray cluster answers at {address}: {error.strerror or error}"
+        ) from None
 
 
 def _embedded_batches(
