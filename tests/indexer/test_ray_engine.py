@@ -127,7 +127,7 @@ def test_a_cluster_address_nothing_answers_at_fails_at_once():
     from bench.http import free_port
     from indexer.ray_engine import _check_reachable
 
-    with pytest.raises(ValueError, match="no Ray cluster answers at 127.0.0.1"):
+    with pytest.raises(ValueError, match=r"no Ray cluster answers at 127\.0\.0\.1"):
         _check_reachable(f"127.0.0.1:{free_port()}")
     with pytest.raises(ValueError, match="--address must be auto, HOST:PORT or ray://HOST:PORT"):
         _check_reachable("somewhere")
