@@ -132,7 +132,7 @@ def test_the_load_balancer_reaches_every_replica():
     assert "ports" not in api, "replicas publish nothing; the load balancer does"
     assert int(api["scale"]) >= 2 and lb["depends_on"] == ["api"]
     nginx = NGINX_CONF.read_text()
-    upstream = re.search(r"server (\w+):(\d+);", nginx)
+    upstream = re.search(r"server (\w+):(\d+)[ ;]", nginx)
     assert upstream[1] == "api" and upstream[2] == container_environment(api)["TRICL_PORT"]
     listen = re.search(r"listen (\d+);", nginx)[1]
     (mapping,) = lb["ports"]
