@@ -12,15 +12,13 @@ import logging
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import report
-from bench.build import bench_build
+from bench.build import bench_build, gallery_or_demo
 from bench.http import bench_http
-from bench.machine import describe_machine, read_bandwidth_gbs
+from bench.machine import describe_run, read_bandwidth_gbs
 from bench.search import bench_budgets, bench_rerank, bench_structures, synthetic_vectors
-from indexer.demo import write_demo_gallery
 from indexer.index_dir import load_index
 from models.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 
@@ -49,18 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("faiss").setLevel(logging.WARNING)
 
     args.out.mkdir(parents=True, exist_ok=True)
-    results = {
-        "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": describe_machine(),
-    }
+    results = describe_run("python -m bench", argv)
     save = _saver(args.out / "performance.json", results)
     with tempfile.TemporaryDirectory(prefix="bench-") as work:
         work = Path(work)
-        gallery = args.gallery
-        if gallery is None:
-            gallery = work / "gallery"
-            write_demo_gallery(gallery, split="train", count=args.count)
+        gallery = gallery_or_demo(args.gallery, work, args.count)
         keep = args.keep or load_checkpoint(DEFAULT_CHECKPOINT)[0].config.embedding_dim
         index_dir = work / "index"
         results["build"] = bench_build(gallery, index_dir, keep, args.workers)

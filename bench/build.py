@@ -7,6 +7,17 @@ import sys
 import time
 from pathlib import Path
 
+from indexer.demo import write_demo_gallery
+
+
+def gallery_or_demo(gallery: Path | None, work: Path, count: int) -> Path:
+    """The gallery given, or `count` Fashion-MNIST training images written as PNGs into `work`."""
+    if gallery is not None:
+        return gallery
+    gallery = work / "gallery"
+    write_demo_gallery(gallery, split="train", count=count)
+    return gallery
+
 
 def bench_build(gallery: Path, out: Path, keep: int, workers: int) -> dict:
     """Run the indexer as a child process, so its peak memory is its own."""

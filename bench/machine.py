@@ -2,12 +2,24 @@
 
 import os
 import platform
+import sys
 import threading
 import time
+from datetime import UTC, datetime
 
 import faiss
 import numpy as np
 import torch
+
+
+def describe_run(program: str, argv: list[str] | None) -> dict:
+    """What every saved benchmark starts with: its command line, when, and on what machine."""
+    arguments = argv if argv is not None else sys.argv[1:]
+    return {
+        "command": " ".join([program, *arguments]),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": describe_machine(),
+    }
 
 
 def describe_machine() -> dict:

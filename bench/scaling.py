@@ -13,15 +13,15 @@ import os
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-from bench.machine import describe_machine
+from bench.build import gallery_or_demo
+from bench.machine import describe_run
+from bench.search import synthetic_vectors
 from indexer.build import BuildConfig, build_index
-from indexer.demo import write_demo_gallery
 from indexer.index_dir import load_index
 from models.checkpoint import DEFAULT_CHECKPOINT
 from models.vectors import unit_rows
@@ -135,18 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    results = {
-        "command": "python -m bench.scaling "
-        + " ".join(argv if argv is not None else sys.argv[1:]),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": describe_machine(),
-    }
+    results = describe_run("python -m bench.scaling", argv)
     with tempfile.TemporaryDirectory(prefix="scaling-") as work:
         work = Path(work)
-        gallery = args.gallery
-        if gallery is None:
-            gallery = work / "gallery"
-            write_demo_gallery(gallery, split="train", count=args.count)
+        gallery = gallery_or_demo(args.gallery, work, args.count)
         results["embedding"] = bench_local(gallery, work, args.keep, args.workers)
         results["embedding"] += bench_ray(gallery, work, args.keep, args.actors)
         index = load_index(work / f"local-{args.workers[-1]}")
@@ -154,8 +146,6 @@ def main(argv: list[str] | None = None) -> int:
         results["service_lists_bytes_per_image"] = python_list_bytes(index)
         print(results["service_lists_bytes_per_image"], flush=True)
     # Structures on synthetic rows spread like the real ones (the benchmark's generator).
-    from bench.search import synthetic_vectors
-
     vectors = synthetic_vectors(real, args.structure_rows, seed=2)
     results["bytes_per_image"] = structure_bytes_per_image(vectors, [16, args.keep])
     args.out.mkdir(parents=True, exist_ok=True)
