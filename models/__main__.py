@@ -10,6 +10,7 @@ from pathlib import Path
 from models.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from models.config import EncoderConfig
 from models.losses import LOSSES
+from models.recipes import describe_importance, recipe_for_data
 from models.train import TrainConfig, train
 
 
@@ -22,20 +23,35 @@ def main(argv: list[str] | None = None) -> int:
         "--data", default="fashion-mnist", help="'fashion-mnist' or an image folder"
     )
     train_parser.add_argument("--loss", choices=sorted(LOSSES), default=TrainConfig.loss)
-    train_parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    train_parser.add_argument(
+        "--epochs", type=int, default=None, help="default: about 2,000 optimiser steps"
+    )
     train_parser.add_argument(
         "--out", type=Path, required=True, help="checkpoint directory to write"
     )
     train_parser.add_argument("--seed", type=int, default=0)
     train_parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    train_parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    train_parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="default: 256 for fashion-mnist, 128 for a folder",
+    )
     train_parser.add_argument("--lr", type=float, default=TrainConfig.learning_rate)
+    train_parser.add_argument(
+        "--importance-lr", type=float, default=TrainConfig.importance_learning_rate,
+        help="SGD learning rate of the importance logits s",
+    )  # fmt: skip
     train_parser.add_argument("--embedding-dim", type=int, default=EncoderConfig.embedding_dim)
     train_parser.add_argument(
-        "--image-size", type=int, default=None, help="input side (folder data)"
+        "--image-size", type=int, default=None, help="input side (default: read from the images)"
     )
     train_parser.add_argument(
-        "--channels", type=int, choices=[1, 3], default=None, help="folder data"
+        "--channels", type=int, choices=[1, 3], default=None,
+        help="default: 3 if the images have colour, else 1",
+    )  # fmt: skip
+    train_parser.add_argument(
+        "--resume", action="store_true", help="continue the run in --out after its last epoch"
     )
 
     evaluate_parser = commands.add_parser(
@@ -69,26 +85,29 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    encoder_config = EncoderConfig(embedding_dim=args.embedding_dim)
-    if args.channels is not None or args.image_size is not None:
-        channels = args.channels or encoder_config.in_channels
-        encoder_config = EncoderConfig(
-            in_channels=channels,
-            image_size=args.image_size or encoder_config.image_size,
-            embedding_dim=args.embedding_dim,
-            mean=(0.5,) * channels,
-            std=(0.25,) * channels,
-        )
+    recipe = recipe_for_data(
+        args.data, channels=args.channels, image_size=args.image_size,
+        embedding_dim=args.embedding_dim,
+    )  # fmt: skip
+    print(
+        f"training on {args.data}: {recipe.encoder.in_channels} channel(s), "
+        f"{recipe.encoder.image_size}x{recipe.encoder.image_size} pixels",
+        file=sys.stderr,
+    )
     config = TrainConfig(
         data=args.data,
         loss=args.loss,
         epochs=args.epochs,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size or recipe.batch_size,
         learning_rate=args.lr,
+        importance_learning_rate=args.importance_lr,
         seed=args.seed,
         device=args.device,
     )
-    written = train(config, args.out, encoder_config=encoder_config)
+    written = train(
+        config, args.out, encoder_config=recipe.encoder, augment_config=recipe.augment,
+        resume=args.resume,
+    )  # fmt: skip
     training = written["training"]
     print(
         f"wrote {args.out} ({written['id']}): {training['epochs']} epochs "
@@ -96,6 +115,7 @@ def _train(args: argparse.Namespace) -> int:
         f"in {training['seconds']:.0f} s ({training['images_per_second']:.0f} img/s), "
         f"final loss {training['final_loss']}"
     )
+    print(describe_importance(written))
     return 0
 
 

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 class AugmentConfig:
     """Strength of each augmentation; every image in a batch draws its own parameters."""
 
+    # Area of the crop as a share of the image; above 1 zooms out onto a black margin.
     crop_scale: tuple[float, float] = (0.25, 1.0)
     crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
     flip_probability: float = 0.5
@@ -41,8 +42,10 @@ def augment(
     area = uniform(*config.crop_scale)
     log_ratio = uniform(*torch.log(torch.tensor(config.crop_ratio)).tolist())
     ratio = torch.exp(log_ratio)
-    crop_w = torch.sqrt(area * ratio).clamp(max=1.0)
-    crop_h = torch.sqrt(area / ratio).clamp(max=1.0)
+    crop_w = torch.sqrt(area * ratio)
+    crop_h = torch.sqrt(area / ratio)
+    if config.crop_scale[1] <= 1.0:  # cropping only: stay inside the image
+        crop_w, crop_h = crop_w.clamp(max=1.0), crop_h.clamp(max=1.0)
     centre_x = (1 - crop_w) * uniform(-1.0, 1.0)
     centre_y = (1 - crop_h) * uniform(-1.0, 1.0)
     flip = torch.where(uniform(0.0, 1.0) < config.flip_probability, -1.0, 1.0)

@@ -27,14 +27,15 @@ class ResidualBlock(nn.Module):
 
 
 class ResidualCNN(nn.Module):
-    """Stem, one residual block per width (downsampling after the first), global average pool.
+    """Stem, one residual block per width (downsampling after the first), average pool.
 
     Args:
         in_channels: 1 for grayscale, 3 for RGB.
         widths: channels of each stage; stage i > 0 halves the resolution.
+        pool_grid: the last feature map is pooled to pool_grid x pool_grid cells.
     """
 
-    def __init__(self, in_channels: int, widths: tuple[int, ...]) -> None:
+    def __init__(self, in_channels: int, widths: tuple[int, ...], pool_grid: int = 1) -> None:
         super().__init__()
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False),
@@ -47,9 +48,9 @@ class ResidualCNN(nn.Module):
             blocks.append(ResidualBlock(previous, width, stride=1 if stage == 0 else 2))
             previous = width
         self.blocks = nn.Sequential(*blocks)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.out_features = widths[-1]
+        self.pool = nn.AdaptiveAvgPool2d(pool_grid)
+        self.out_features = widths[-1] * pool_grid * pool_grid
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # BxCxHxW -> BxF
+        # BxCxHxW -> BxF, F = widths[-1] * pool_grid^2
         return self.pool(self.blocks(self.stem(x))).flatten(1)

@@ -14,6 +14,9 @@ class EncoderConfig:
     in_channels: int = 1
     image_size: int = 28
     widths: tuple[int, ...] = (16, 32, 64, 128)
+    # Side of the grid the last feature map is average-pooled to: 1 keeps only what is in the
+    # image, 2 also keeps where (top, bottom, left, right), which icons and drawings depend on.
+    pool_grid: int = 1
     projector_hidden: int = 512
     embedding_dim: int = 128
     mean: tuple[float, ...] = (0.286,)
@@ -31,6 +34,8 @@ class EncoderConfig:
             raise ValueError("mean and std need one value per input channel")
         if self.image_size < 8:
             raise ValueError(f"image_size must be at least 8 pixels, got {self.image_size}")
+        if self.pool_grid < 1:
+            raise ValueError(f"pool_grid must be at least 1, got {self.pool_grid}")
         if self.embedding_dim < 1:
             raise ValueError(f"embedding_dim must be positive, got {self.embedding_dim}")
 

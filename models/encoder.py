@@ -19,7 +19,7 @@ class Encoder(nn.Module):
     def __init__(self, config: EncoderConfig, *, seed: int | None = None) -> None:
         super().__init__()
         self.config = config
-        self.backbone = ResidualCNN(config.in_channels, config.widths)
+        self.backbone = ResidualCNN(config.in_channels, config.widths, config.pool_grid)
         self.projector = nn.Sequential(
             nn.Linear(self.backbone.out_features, config.projector_hidden, bias=False),
             nn.BatchNorm1d(config.projector_hidden),

@@ -1,0 +1,275 @@
+"""`python -m bench.quality`: same-item retrieval on a gallery set, at every feature budget.
+
+    python -m bench.quality --set DIR --model CKPT [--model CKPT ...] [--split test|val]
+
+DIR is a gallery set written by `python -m bench.galleries`. Each query is drawn by a style
+that is not in the gallery; its relevant items are the gallery images of the same name.
+Same-item recall@10 of a query = |relevant in the top 10| / min(#relevant, 10), averaged over
+the queries that have a relevant item. Every model is measured next to raw-pixel PCA-k fitted
+on the same gallery, on clean queries and on queries photographed badly (`perturb`), and each
+tri-factor model's importance is checked: gaps in its top 16, its first k against a random k.
+"""
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from itertools import combinations, permutations
+from pathlib import Path
+
+import faiss
+import numpy as np
+from PIL import Image, ImageEnhance
+
+from bench.galleries import ITEMS_FILE
+from models.checkpoint import load_checkpoint
+from models.compare import pca_basis
+from models.config import EncoderConfig
+from models.evaluate import embed_pixels
+from models.imagefiles import open_image
+from models.preprocess import to_pixels
+from models.vectors import unit_rows
+
+logger = logging.getLogger(__name__)
+
+BUDGETS = (4, 8, 16, 32, 64)
+PIXEL_SIZE = 32  # raw-pixel baseline: RGB at 32x32 on black (3,072 values)
+
+
+@dataclass(frozen=True)
+class GallerySet:
+    """Paths and names of a gallery set's gallery and queries for one split."""
+
+    gallery: list[Path]
+    gallery_names: list[list[str]]
+    queries: list[Path]
+    query_names: list[list[str]]
+
+    def relevant(self) -> list[np.ndarray]:
+        """For each query, the gallery rows that share one of its names."""
+        rows_by_name: dict[str, list[int]] = {}
+        for row, names in enumerate(self.gallery_names):
+            for name in names:
+                rows_by_name.setdefault(name, []).append(row)
+        return [
+            np.unique([r for name in names for r in rows_by_name.get(name, [])]).astype(np.int64)
+            for names in self.query_names
+        ]
+
+
+def load_gallery_set(root: Path, split: str = "test") -> GallerySet:
+    """test: the query style against the gallery; val: the validation style against the rest."""
+    items_path = root / ITEMS_FILE
+    if not items_path.is_file():
+        raise FileNotFoundError(
+            f"{root} is not a gallery set (no {ITEMS_FILE}): "
+            "make one with python -m bench.galleries"
+        )
+    items = json.loads(items_path.read_text())
+    gallery = sorted(items["gallery"].items())
+    if split == "test":
+        queries = sorted(items["queries"].items())
+        query_root = root / "queries"
+    elif split == "val":
+        prefix = items["validation_style"] + "/"
+        queries = [(path, names) for path, names in gallery if path.startswith(prefix)]
+        gallery = [(path, names) for path, names in gallery if not path.startswith(prefix)]
+        query_root = root / "gallery"
+    else:
+        raise ValueError(f"split must be 'test' or 'val', got {split!r}")
+    return GallerySet(
+        gallery=[root / "gallery" / path for path, _ in gallery],
+        gallery_names=[names for _, names in gallery],
+        queries=[query_root / path for path, _ in queries],
+        query_names=[names for _, names in queries],
+    )
+
+
+def same_item_recall(
+    xq: np.ndarray, xb: np.ndarray, relevant: list[np.ndarray], budget: int, depth: int = 10
+) -> float:
+    """Mean over queries with a relevant item of |relevant in top `depth`| / min(R, depth)."""
+    index = faiss.IndexFlatIP(budget)
+    index.add(unit_rows(xb[:, :budget]))
+    _, I = index.search(unit_rows(xq[:, :budget]), depth)  # Q x depth
+    scores = [
+        np.isin(found, rel).sum() / min(len(rel), depth)
+        for found, rel in zip(I, relevant, strict=True)
+        if len(rel)
+    ]
+    return float(np.mean(scores))
+
+
+def perturb(image: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """A query photographed badly: rescaled 0.8-1.15, maybe mirrored, shifted <= 3 px, and
+    brightness 0.7-1.2, on the image's own canvas size."""
+    image = image.convert("RGBA")
+    width, height = image.size
+    scale = rng.uniform(0.8, 1.15)
+    scaled = image.resize(
+        (max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BILINEAR
+    )
+    if rng.random() < 0.5:
+        scaled = scaled.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    dx, dy = rng.integers(-3, 4, size=2)
+    canvas = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    canvas.paste(
+        scaled, ((width - scaled.width) // 2 + int(dx), (height - scaled.height) // 2 + int(dy))
+    )
+    alpha = canvas.getchannel("A")
+    bright = ImageEnhance.Brightness(canvas.convert("RGB")).enhance(rng.uniform(0.7, 1.2))
+    bright.putalpha(alpha)
+    return bright
+
+
+def load_pixels(paths: list[Path], config: EncoderConfig, *, perturbed: bool = False) -> np.ndarray:
+    """uint8 NxCxHxW pixels of image files as the model sees them (optionally perturbed)."""
+    rng = np.random.default_rng(0)
+    pixels = []
+    for path in paths:
+        image = open_image(path)
+        if perturbed:
+            image = perturb(image, rng)
+        pixels.append(to_pixels(image, config))
+    return np.stack(pixels).transpose(0, 3, 1, 2).copy()
+
+
+def pixel_features(paths: list[Path], *, perturbed: bool = False) -> np.ndarray:
+    """Raw pixels: RGB at PIXEL_SIZE on black, flattened to floats in [0, 1]."""
+    config = EncoderConfig(in_channels=3, image_size=PIXEL_SIZE, mean=(0.0,) * 3, std=(1.0,) * 3)
+    pixels = load_pixels(paths, config, perturbed=perturbed)
+    return pixels.reshape(len(pixels), -1).astype(np.float32) / 255.0
+
+
+def importance_checks(config: dict, xq: np.ndarray, xb: np.ndarray, relevant) -> dict:
+    """Does the learned order mean something? Gaps in the top 16, first k against random k."""
+    importance = np.array([config["importance"][j] for j in config["importance_order"]])
+    top = importance[:16]
+    gaps = (top[:-1] - top[1:]) / top[:-1]
+    rng = np.random.default_rng(0)
+    random_k = {}
+    for budget in (4, 8, 16):
+        if budget >= xb.shape[1]:
+            continue
+        scores = []
+        for _ in range(3):
+            columns = rng.permutation(xb.shape[1])[:budget]
+            scores.append(same_item_recall(xq[:, columns], xb[:, columns], relevant, budget))
+        random_k[str(budget)] = round(float(np.mean(scores)), 4)
+    return {
+        "top16_importance": [round(float(v), 4) for v in top],
+        "top16_smallest_gap": round(float(gaps.min()), 4),
+        "top16_distinct_1pct": bool(gaps.min() >= 0.01),
+        "max_over_min": round(float(importance.max() / max(importance.min(), 1e-12)), 3),
+        "random_k_recall": random_k,
+    }
+
+
+def identifiability(xa: np.ndarray, xb: np.ndarray, top: int = 8) -> dict[str, float]:
+    """Do two runs learn the same first `top` features? Mean |Pearson correlation| of
+    same-rank columns, and the same after the best one-to-one matching of columns (signs
+    are free: |corr|), found exhaustively over the top! pairings."""
+    a = (xa[:, :top] - xa[:, :top].mean(0)) / (xa[:, :top].std(0) + 1e-12)
+    b = (xb[:, :top] - xb[:, :top].mean(0)) / (xb[:, :top].std(0) + 1e-12)
+    corr = np.abs(a.T @ b / len(a))  # top x top
+    matched = max(corr[np.arange(top), list(perm)].mean() for perm in permutations(range(top)))
+    return {
+        f"top{top}_same_rank": round(float(np.diag(corr).mean()), 4),
+        f"top{top}_matched": round(float(matched), 4),
+    }
+
+
+def evaluate(
+    root: Path, models: list[Path], *, split: str = "test", budgets: tuple[int, ...] = BUDGETS
+) -> dict:
+    """Recall at every budget for raw-pixel PCA and each model, clean and perturbed queries."""
+    data = load_gallery_set(root, split)
+    relevant = data.relevant()
+    results: dict = {
+        "set": root.name,
+        "split": split,
+        "gallery": len(data.gallery),
+        "queries": len(data.queries),
+        "queries_with_relevant": int(sum(1 for r in relevant if len(r))),
+        "methods": {},
+    }
+
+    def measure(name: str, xq: np.ndarray, xb: np.ndarray, xq_bad: np.ndarray) -> None:
+        dims = xb.shape[1]
+        ks = sorted({b for b in budgets if b <= dims} | ({dims} if dims < max(budgets) else set()))
+        results["methods"][name] = {
+            "clean": {str(k): round(same_item_recall(xq, xb, relevant, k), 4) for k in ks},
+            "perturbed": {str(k): round(same_item_recall(xq_bad, xb, relevant, k), 4) for k in ks},
+        }
+        logger.info("%s: %s", name, results["methods"][name]["clean"])
+
+    pb, pq = pixel_features(data.gallery), pixel_features(data.queries)
+    pq_bad = pixel_features(data.queries, perturbed=True)
+    mean, axes = pca_basis(pb)
+    measure("raw pixels + PCA to k", (pq - mean) @ axes, (pb - mean) @ axes, (pq_bad - mean) @ axes)
+
+    gallery_embeddings = {}
+    for checkpoint in models:
+        encoder, config = load_checkpoint(checkpoint)
+        name = f"{checkpoint.name} ({config['training']['loss']})"
+        xb = embed_pixels(encoder, load_pixels(data.gallery, encoder.config))
+        xq = embed_pixels(encoder, load_pixels(data.queries, encoder.config))
+        xq_bad = embed_pixels(encoder, load_pixels(data.queries, encoder.config, perturbed=True))
+        measure(name, xq, xb, xq_bad)
+        gallery_embeddings[name] = (config["training"]["loss"], xb)
+        results["methods"][name]["train_seconds"] = config["training"].get("seconds")
+        if config["encoder"].get("learn_importance", True):
+            results["methods"][name]["importance"] = importance_checks(config, xq, xb, relevant)
+    results["identifiability"] = {
+        f"{a} vs {b}": identifiability(xa, xb)
+        for (a, (loss_a, xa)), (b, (loss_b, xb)) in combinations(gallery_embeddings.items(), 2)
+        if loss_a == loss_b and min(xa.shape[1], xb.shape[1]) >= 8
+    }
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__)
+    parser.add_argument("--set", type=Path, required=True, help="gallery set directory")
+    parser.add_argument("--model", type=Path, action="append", default=[], help="checkpoint")
+    parser.add_argument("--split", choices=["test", "val"], default="test")
+    parser.add_argument("--budgets", type=int, nargs="+", default=list(BUDGETS))
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        results = evaluate(args.set, args.model, split=args.split, budgets=tuple(args.budgets))
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(render_table(results))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+def render_table(results: dict) -> str:
+    """Markdown: one row per method and query kind, one column per budget."""
+    budgets = sorted({int(k) for m in results["methods"].values() for k in m["clean"]})
+    lines = [
+        f"{results['set']} ({results['split']}): {results['queries']} queries, "
+        f"{results['gallery']} gallery images; same-item recall@10",
+        "",
+        "| method | queries | " + " | ".join(f"k={k}" for k in budgets) + " |",
+        "| --- | --- |" + " --- |" * len(budgets),
+    ]
+    for name, method in results["methods"].items():
+        for kind in ("clean", "perturbed"):
+            cells = [
+                f"{method[kind][str(k)]:.3f}" if str(k) in method[kind] else "" for k in budgets
+            ]
+            lines.append(f"| {name} | {kind} | " + " | ".join(cells) + " |")
+    for pair, values in results.get("identifiability", {}).items():
+        lines.append(f"identifiability {pair}: {values}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
