@@ -247,7 +247,41 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n")
+        write_plot(results, args.json.with_suffix(".png"))
     return 0
+
+
+def write_plot(results: dict, path: Path) -> None:
+    """Recall@10 against the budget: one line per method, dashed for perturbed queries."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4.2))
+    for name, method in results["methods"].items():
+        for kind, style in (("clean", "-"), ("perturbed", ":")):
+            budgets = sorted(int(k) for k in method[kind])
+            values = [method[kind][str(k)] for k in budgets]
+            label = name if kind == "clean" else None
+            line = axis.plot(budgets, values, style, marker="o", label=label)
+            if kind == "clean":
+                colour = line[0].get_color()
+            else:
+                line[0].set_color(colour)
+    axis.set_xscale("log", base=2)
+    axis.set_xlabel("feature budget k (first k dimensions)")
+    axis.set_ylabel("same-item recall@10")
+    axis.set_title(
+        f"{results['set']} ({results['split']}): {results['queries']} queries, "
+        f"{results['gallery']} gallery images; dotted: perturbed queries",
+        fontsize=9,
+    )
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
 
 
 def render_table(results: dict) -> str:

@@ -5,7 +5,7 @@ from collections.abc import Callable
 from torch import nn
 
 from models.losses.decorrelation import decorrelation
-from models.losses.nested import nested_nt_xent, prefix_sizes
+from models.losses.nested import budget_sizes, nested_nt_xent, prefix_sizes
 from models.losses.ntxent import nt_xent
 from models.losses.tricl import MatryoshkaLoss, NestedTriCLLoss, SimCLRLoss, TriCLLoss
 
@@ -31,6 +31,7 @@ __all__ = [
     "NestedTriCLLoss",
     "SimCLRLoss",
     "TriCLLoss",
+    "budget_sizes",
     "decorrelation",
     "make_loss",
     "nested_nt_xent",

@@ -15,16 +15,33 @@ def prefix_sizes(dim: int, smallest: int) -> list[int]:
     return [*sizes, dim]
 
 
+def budget_sizes(dim: int, *, every_up_to: int = 16) -> list[int]:
+    """Every size 1..every_up_to (the small budgets callers pick), then doubling up to `dim`.
+
+    Every small size has its own term so that dimension j sits in one more prefix than
+    dimension j + 1: with powers of two only, dimensions 3 and 4 (5..8, 9..16) saw exactly the
+    same prefixes, got the same gradient on their importance, and tied.
+    """
+    sizes = list(range(1, min(every_up_to, dim) + 1))
+    size = every_up_to * 2
+    while size < dim:
+        sizes.append(size)
+        size *= 2
+    return sorted({*sizes, dim})
+
+
 def nested_nt_xent(
     z1: torch.Tensor,
     z2: torch.Tensor,
     *,
     order: torch.Tensor,
-    smallest: int,
+    smallest: int | None,
     temperature: float,
     importance: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Mean of NT-Xent over the prefixes order[:m] of the dimensions, m in `prefix_sizes`.
+    """Mean of NT-Xent over the prefixes order[:m] of the dimensions.
+
+    m runs over `prefix_sizes(D, smallest)`, or over `budget_sizes(D)` when smallest is None.
 
     Each prefix is normalised on its own, exactly as cosine search at budget m will see it, so
     every budget is trained for directly (Kusupati et al., 2022, "Matryoshka Representation
@@ -39,7 +56,9 @@ def nested_nt_xent(
         importance: D weights of the tri-factor similarity, or None for the plain one.
     """
     losses = []
-    for size in prefix_sizes(z1.shape[1], smallest):
+    dim = z1.shape[1]
+    sizes = budget_sizes(dim) if smallest is None else prefix_sizes(dim, smallest)
+    for size in sizes:
         kept = order[:size]
         weights = None if importance is None else importance[kept]
         losses.append(

@@ -72,31 +72,31 @@ class SimCLRLoss(nn.Module):
 
 
 class NestedTriCLLoss(TriCLLoss):
-    """triCL whose contrastive term is averaged over the importance-ordered prefixes.
+    """triCL whose dimensions are ordered by S and trained, in that order, for every budget.
 
-    The paper's loss ranks dimensions by S but does not make the top ones carry the quality on
-    their own. Here the prefixes that cosine search at budget m uses, the m dimensions with the
-    highest softplus(s), are each trained with the tri-factor NT-Xent; S still weighs the
-    similarity and decides the order, and the decorrelation penalty stays on all of Z.
+    The loss has three parts: NT-Xent with plain cosine over each importance-ordered prefix
+    (sizes 1..16, then 32, 64, ..., D: each is normalised on its own, exactly as search at that
+    budget sees it), the paper's tri-factor NT-Xent over all D dimensions, from which S learns,
+    and the decorrelation penalty on Z.
+
+    Why not weigh the prefixes by S as well: with S inside every term, the dimensions of a
+    leading group co-adapt until their importances tie (they are interchangeable under a
+    rotation), the rest fall silent, and search quality stopped growing past k = 8. Here S
+    sees only the full tri-factor similarity, and is divided by its mean there so it ranks
+    dimensions instead of acting as a learned inverse temperature.
 
     Args:
         temperature: softmax temperature of NT-Xent.
         tau: weight of the decorrelation penalty.
-        smallest: smallest prefix; the others double up to D.
     """
-
-    def __init__(self, temperature: float = 0.2, tau: float = 1.0, smallest: int = 2) -> None:
-        super().__init__(temperature=temperature, tau=tau)
-        self.smallest = smallest
 
     def contrastive(
         self, z1: torch.Tensor, z2: torch.Tensor, importance: torch.Tensor
     ) -> torch.Tensor:
         order = torch.argsort(importance.detach(), descending=True, stable=True)
-        return nested_nt_xent(
-            z1, z2, order=order, smallest=self.smallest, temperature=self.temperature,
-            importance=importance,
-        )  # fmt: skip
+        prefixes = nested_nt_xent(z1, z2, order=order, smallest=None, temperature=self.temperature)
+        relative = importance / importance.mean()
+        return prefixes + nt_xent(z1, z2, temperature=self.temperature, importance=relative)
 
 
 class MatryoshkaLoss(nn.Module):

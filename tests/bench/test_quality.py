@@ -109,6 +109,7 @@ def test_quality_command_measures_pixels_and_a_trained_model(gallery_set, tmp_pa
     assert all(0.0 <= value <= 1.0 for value in trained["clean"].values())
     assert trained["importance"]["random_k_recall"].keys() == {"4", "8"}
     assert "same-item recall@10" in capsys.readouterr().out
+    assert Image.open(out.with_suffix(".png")).size[0] > 100
 
 
 def test_quality_command_names_a_folder_that_is_not_a_gallery_set(tmp_path, capsys):
