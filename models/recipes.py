@@ -67,6 +67,11 @@ def recipe_for_data(
 
 def describe_importance(config: dict) -> str:
     """One line a user can act on: did the importance S separate the dimensions?"""
+    if not config["encoder"].get("learn_importance", True):
+        return (
+            f"no learned importance ({config['training']['loss']}): "
+            "dimensions keep their index order"
+        )
     importance = sorted(config["importance"], reverse=True)
     top = importance[: min(16, len(importance))]
     gaps = [(a - b) / a for a, b in pairwise(top) if a > 0]
