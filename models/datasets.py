@@ -115,13 +115,8 @@ def _has_colour(image) -> bool:
     )
 
 
-def load_training_pixels(data: str, config: EncoderConfig) -> np.ndarray:
-    """uint8 NxCxHxW pixels for training: "fashion-mnist" (train split) or an image folder."""
-    if data == "fashion-mnist":
-        images, _ = load_fashion_mnist("train")
-        if config.in_channels != 1 or config.image_size != images.shape[1]:
-            raise ValueError("fashion-mnist is 28x28 grayscale: use in_channels=1, image_size=28")
-        return images[:, None]
+def folder_image_files(data: str) -> tuple[Path, list[Path]]:
+    """The image files of a `--data` folder; an error naming the problem if there are none."""
     folder = Path(data)
     if not folder.is_dir():
         raise FileNotFoundError(
@@ -130,6 +125,17 @@ def load_training_pixels(data: str, config: EncoderConfig) -> np.ndarray:
     files = list_image_files(folder)
     if not files:
         raise ValueError(f"no images found in {folder}")
+    return folder, files
+
+
+def load_training_pixels(data: str, config: EncoderConfig) -> np.ndarray:
+    """uint8 NxCxHxW pixels for training: "fashion-mnist" (train split) or an image folder."""
+    if data == "fashion-mnist":
+        images, _ = load_fashion_mnist("train")
+        if config.in_channels != 1 or config.image_size != images.shape[1]:
+            raise ValueError("fashion-mnist is 28x28 grayscale: use in_channels=1, image_size=28")
+        return images[:, None]
+    folder, files = folder_image_files(data)
     pixels = []
     for path in tqdm(files, desc="decoding", unit="img"):
         try:

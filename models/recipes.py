@@ -2,12 +2,10 @@
 
 from dataclasses import dataclass
 from itertools import pairwise
-from pathlib import Path
 
 from models.augment import AugmentConfig
 from models.config import EncoderConfig
-from models.datasets import describe_folder
-from models.imagefiles import list_image_files
+from models.datasets import describe_folder, folder_image_files
 
 # Icons, drawings and product shots: colour and layout identify the item, so views keep their
 # colours (no grayscale) and are shifted and zoomed in or out rather than cut to a quarter.
@@ -44,14 +42,7 @@ def recipe_for_data(
     """
     if data == "fashion-mnist":
         return Recipe(EncoderConfig(embedding_dim=embedding_dim), AugmentConfig(), 256)
-    folder = Path(data)
-    if not folder.is_dir():
-        raise FileNotFoundError(
-            f"--data must be 'fashion-mnist' or an image folder; {data} is neither"
-        )
-    files = list_image_files(folder)
-    if not files:
-        raise ValueError(f"no images found in {folder}")
+    _, files = folder_image_files(data)
     found_channels, found_size = describe_folder(files)
     channels = channels or found_channels
     encoder_config = EncoderConfig(
