@@ -4,6 +4,7 @@ Each epoch ends with a usable checkpoint and a resume state in the output direct
 run can stop anywhere and continue with `resume=True`.
 """
 
+import json
 import logging
 import math
 import time
@@ -22,11 +23,11 @@ from models.device import resolve_device
 from models.encoder import Encoder
 from models.losses import make_loss
 from models.preprocess import normalize
+from models.resume import load_resume_state, save_resume_state
 
 logger = logging.getLogger(__name__)
 
 TARGET_STEPS = 2000
-RESUME_FILE = "resume.pt"
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def train(
     first_epoch, seconds_before, losses = 0, 0.0, []
     if resume:
         first_epoch, seconds_before, losses = _restore(
-            out / RESUME_FILE, recipe, encoder, optimizers, schedulers, generator
+            out, recipe, encoder, optimizers, schedulers, generator
         )
         logger.info("resuming after epoch %d of %d", first_epoch, epochs)
 
@@ -178,7 +179,7 @@ def train(
         encoder.eval()
         written = save_checkpoint(encoder, out, training=training)
         encoder.train()
-        torch.save(
+        save_resume_state(
             {
                 "recipe": recipe,
                 "epoch": epoch + 1,
@@ -189,7 +190,7 @@ def train(
                 "schedulers": [scheduler.state_dict() for scheduler in schedulers],
                 "generator": generator.get_state(),
             },
-            out / RESUME_FILE,
+            out,
         )
     progress.close()
     encoder.eval()
@@ -215,23 +216,23 @@ def _summary(
 
 
 def _restore(
-    path: Path, recipe: dict, encoder: Encoder, optimizers: list, schedulers: list,
+    out: Path, recipe: dict, encoder: Encoder, optimizers: list, schedulers: list,
     generator: torch.Generator,
 ) -> tuple[int, float, list[float]]:  # fmt: skip
     """Load a resume state written after an epoch; refuses one from a different recipe."""
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"nothing to resume: {path} does not exist (train without --resume)"
-        )
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state["recipe"] != recipe:
-        changed = sorted(k for k in recipe if state["recipe"].get(k) != recipe[k])
+    state = load_resume_state(out)
+    # The saved recipe went through JSON, where tuples become lists: compare it the same way.
+    expected = json.loads(json.dumps(recipe))
+    if state["recipe"] != expected:
+        changed = sorted(k for k in expected if state["recipe"].get(k) != expected[k])
         raise ValueError(
-            f"{path} was written by another recipe (differs in: {', '.join(changed)}); "
+            f"{out} was written by another recipe (differs in: {', '.join(changed)}); "
             "resume with the same options or train into a new --out"
         )
     encoder.load_state_dict(state["model"])
     for optimizer, saved in zip(optimizers, state["optimizers"], strict=True):
+        # JSON keys are strings; the optimiser indexes its per-parameter state by int.
+        saved["state"] = {int(k): v for k, v in saved["state"].items()}
         optimizer.load_state_dict(saved)
     for scheduler, saved in zip(schedulers, state["schedulers"], strict=True):
         scheduler.load_state_dict(saved)
