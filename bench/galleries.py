@@ -377,7 +377,7 @@ def _strip(prefix: str = "", suffixes: tuple[str, ...] = (), drop: tuple[str, ..
     """A renamer: drop names with a `drop` suffix, strip `prefix` and the first of `suffixes`."""
 
     def rename(name: str) -> str | None:
-        if name.endswith(drop) if drop else False:
+        if drop and name.endswith(drop):
             return None
         if prefix:
             if not name.startswith(prefix):

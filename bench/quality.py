@@ -24,6 +24,7 @@ from PIL import Image, ImageEnhance
 
 from bench.galleries import ITEMS_FILE
 from models.checkpoint import load_checkpoint
+from models.compare import identifiability as same_rank_identifiability
 from models.compare import pca_basis
 from models.config import EncoderConfig
 from models.evaluate import embed_pixels
@@ -175,7 +176,7 @@ def identifiability(xa: np.ndarray, xb: np.ndarray, top: int = 8) -> dict[str, f
     corr = np.abs(a.T @ b / len(a))  # top x top
     matched = max(corr[np.arange(top), list(perm)].mean() for perm in permutations(range(top)))
     return {
-        f"top{top}_same_rank": round(float(np.diag(corr).mean()), 4),
+        f"top{top}_same_rank": round(same_rank_identifiability(xa, xb, top), 4),
         f"top{top}_matched": round(float(matched), 4),
     }
 

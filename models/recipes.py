@@ -6,6 +6,7 @@ from itertools import pairwise
 from models.augment import AugmentConfig
 from models.config import EncoderConfig
 from models.datasets import describe_folder, folder_image_files
+from models.train import TrainConfig
 
 # Icons, drawings and product shots: colour and layout identify the item, so views keep their
 # colours (no grayscale) and are shifted and zoomed in or out rather than cut to a quarter.
@@ -41,7 +42,9 @@ def recipe_for_data(
     and std are measured on the decoded pixels when training starts.
     """
     if data == "fashion-mnist":
-        return Recipe(EncoderConfig(embedding_dim=embedding_dim), AugmentConfig(), 256)
+        return Recipe(
+            EncoderConfig(embedding_dim=embedding_dim), AugmentConfig(), TrainConfig.batch_size
+        )
     _, files = folder_image_files(data)
     found_channels, found_size = describe_folder(files)
     channels = channels or found_channels

@@ -35,13 +35,11 @@ def nested_nt_xent(
     z2: torch.Tensor,
     *,
     order: torch.Tensor,
-    smallest: int | None,
+    sizes: list[int],
     temperature: float,
     importance: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Mean of NT-Xent over the prefixes order[:m] of the dimensions.
-
-    m runs over `prefix_sizes(D, smallest)`, or over `budget_sizes(D)` when smallest is None.
+    """Mean of NT-Xent over the prefixes order[:m] of the dimensions, m in `sizes`.
 
     Each prefix is normalised on its own, exactly as cosine search at budget m will see it, so
     every budget is trained for directly (Kusupati et al., 2022, "Matryoshka Representation
@@ -51,13 +49,11 @@ def nested_nt_xent(
     Args:
         z1, z2: NxD projections of two views.
         order: permutation of the D dimensions, most important first.
-        smallest: size of the smallest prefix.
+        sizes: prefix sizes, e.g. `prefix_sizes(D, 8)` or `budget_sizes(D)`.
         temperature: softmax temperature.
         importance: D weights of the tri-factor similarity, or None for the plain one.
     """
     losses = []
-    dim = z1.shape[1]
-    sizes = budget_sizes(dim) if smallest is None else prefix_sizes(dim, smallest)
     for size in sizes:
         kept = order[:size]
         weights = None if importance is None else importance[kept]

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from models.losses.decorrelation import decorrelation
-from models.losses.nested import nested_nt_xent
+from models.losses.nested import budget_sizes, nested_nt_xent, prefix_sizes
 from models.losses.ntxent import nt_xent
 
 
@@ -94,7 +94,9 @@ class NestedTriCLLoss(TriCLLoss):
         self, z1: torch.Tensor, z2: torch.Tensor, importance: torch.Tensor
     ) -> torch.Tensor:
         order = torch.argsort(importance.detach(), descending=True, stable=True)
-        prefixes = nested_nt_xent(z1, z2, order=order, smallest=None, temperature=self.temperature)
+        prefixes = nested_nt_xent(
+            z1, z2, order=order, sizes=budget_sizes(z1.shape[1]), temperature=self.temperature
+        )
         relative = importance / importance.mean()
         return prefixes + nt_xent(z1, z2, temperature=self.temperature, importance=relative)
 
@@ -119,5 +121,9 @@ class MatryoshkaLoss(nn.Module):
     ) -> torch.Tensor:
         order = torch.arange(z1.shape[1], device=z1.device)
         return nested_nt_xent(
-            z1, z2, order=order, smallest=self.smallest, temperature=self.temperature
+            z1,
+            z2,
+            order=order,
+            sizes=prefix_sizes(z1.shape[1], self.smallest),
+            temperature=self.temperature,
         )

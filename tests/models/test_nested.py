@@ -33,7 +33,9 @@ def test_nested_loss_is_the_mean_over_ordered_prefixes():
             for m in (2, 4, 8)
         ]
     ).mean()
-    got = nested_nt_xent(z1, z2, order=order, smallest=2, temperature=0.3, importance=importance)
+    got = nested_nt_xent(
+        z1, z2, order=order, sizes=prefix_sizes(8, 2), temperature=0.3, importance=importance
+    )
     assert torch.allclose(got, expected)
 
 
