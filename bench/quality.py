@@ -22,13 +22,13 @@ import faiss
 import numpy as np
 from PIL import Image, ImageEnhance
 
+from bench.compare import identifiability as same_rank_identifiability
+from bench.compare import pca_basis
 from bench.galleries import ITEMS_FILE
 from models.checkpoint import load_checkpoint
-from models.compare import identifiability as same_rank_identifiability
-from models.compare import pca_basis
 from models.config import EncoderConfig
-from models.evaluate import embed_pixels
 from models.imagefiles import open_image
+from models.inference import embed_pixels
 from models.preprocess import to_pixels
 from models.vectors import unit_rows
 
@@ -125,7 +125,7 @@ def perturb(image: Image.Image, rng: np.random.Generator) -> Image.Image:
 
 
 def load_pixels(paths: list[Path], config: EncoderConfig, *, perturbed: bool = False) -> np.ndarray:
-    """uint8 NxCxHxW pixels of image files as the model sees them (optionally perturbed)."""
+    """uint8 NxHxWxC pixels of image files as the model sees them (optionally perturbed)."""
     rng = np.random.default_rng(0)
     pixels = []
     for path in paths:
@@ -133,7 +133,7 @@ def load_pixels(paths: list[Path], config: EncoderConfig, *, perturbed: bool = F
         if perturbed:
             image = perturb(image, rng)
         pixels.append(to_pixels(image, config))
-    return np.stack(pixels).transpose(0, 3, 1, 2).copy()
+    return np.stack(pixels)
 
 
 def pixel_features(paths: list[Path], *, perturbed: bool = False) -> np.ndarray:

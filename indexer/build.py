@@ -1,6 +1,5 @@
 """Building an index: walk the gallery, embed in batches, keep the top dimensions, write."""
 
-import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -27,6 +26,7 @@ from models.checkpoint import CONFIG_FILE, load_checkpoint
 from models.device import resolve_device
 from models.encoder import Encoder
 from models.imagefiles import list_image_files
+from models.inference import embed_pixels, for_inference
 from models.vectors import unit_rows
 
 logger = logging.getLogger(__name__)
@@ -278,16 +278,6 @@ def _listable(files: list[Path], gallery: Path) -> tuple[list[Path], list[str], 
     return kept, ids, skipped
 
 
-def exact_float32() -> contextlib.AbstractContextManager:
-    """Full float32 convolutions on GPUs, so gallery vectors match the service's CPU queries.
-
-    bfloat16 autocast and TF32 convolutions (cuDNN's default) moved some gallery vectors far
-    from their CPU embedding (cosine down to -0.12 on Fashion-MNIST); the model is small
-    enough that decoding, not the float32 forward pass, bounds the build.
-    """
-    return torch.backends.cudnn.flags(enabled=True, allow_tf32=False)
-
-
 def _embed_files(
     encoder: Encoder, files: list[Path], config: BuildConfig, device: torch.device
 ) -> tuple[np.ndarray, list[int], list[tuple[int, str]]]:
@@ -296,7 +286,7 @@ def _embed_files(
     Returns the kept columns of the embeddings (rows in file order, failures left out), the
     positions in `files` of those rows, and (position, reason) for each file that failed.
     """
-    encoder = encoder.to(device, memory_format=torch.channels_last)
+    encoder = for_inference(encoder, device)
     loader = DataLoader(
         GalleryImages(files, encoder.config),
         batch_size=config.batch_size,
@@ -312,12 +302,8 @@ def _embed_files(
             for position, reason in batch["failures"]:
                 logger.warning("skipped %s: %s", files[position].name, reason)
             failures += batch["failures"]
-            if batch["inputs"] is not None:
-                inputs = batch["inputs"].to(device, non_blocking=True)
-                inputs = inputs.contiguous(memory_format=torch.channels_last)
-                with exact_float32():
-                    embedded = encoder.embed(inputs)
-                rows.append(embedded[:, : config.keep].cpu().numpy())
+            if batch["pixels"] is not None:
+                rows.append(embed_pixels(encoder, batch["pixels"], keep=config.keep))
                 positions += batch["positions"]
             progress.update(len(batch["positions"]) + len(batch["failures"]))
             progress.set_postfix(skipped=len(failures))

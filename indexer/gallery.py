@@ -1,17 +1,18 @@
-"""The gallery as a torch Dataset: files decoded and preprocessed in DataLoader workers."""
+"""The gallery as a torch Dataset: files decoded to model-sized pixels in DataLoader workers."""
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from models.config import EncoderConfig
 from models.imagefiles import open_image
-from models.preprocess import preprocess
+from models.preprocess import to_pixels
 
 
 class GalleryImages(Dataset):
-    """Item i -> (i, encoder input CxHxW or None, reason it failed or None).
+    """Item i -> (i, uint8 pixels HxWxC or None, reason it failed or None).
 
     A file that cannot be decoded comes back as a reason instead of raising, so one corrupt
     image never stops a build.
@@ -24,19 +25,21 @@ class GalleryImages(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, position: int) -> tuple[int, torch.Tensor | None, str | None]:
+    def __getitem__(self, position: int) -> tuple[int, np.ndarray | None, str | None]:
         try:
-            return position, preprocess(open_image(self.files[position]), self.config), None
+            return position, to_pixels(open_image(self.files[position]), self.config), None
         except Exception as error:  # any decoder failure is a per-file problem
             return position, None, describe_decode_error(error)
 
 
-def collate_decoded(items: list[tuple[int, torch.Tensor | None, str | None]]) -> dict:
-    """Stack the decoded inputs of a batch and keep the failures aside."""
-    decoded = [(position, tensor) for position, tensor, _ in items if tensor is not None]
+def collate_decoded(items: list[tuple[int, np.ndarray | None, str | None]]) -> dict:
+    """Stack the decoded pixels of a batch (uint8 NxHxWxC) and keep the failures aside."""
+    decoded = [(position, pixels) for position, pixels, _ in items if pixels is not None]
     return {
         "positions": [position for position, _ in decoded],
-        "inputs": torch.stack([tensor for _, tensor in decoded]) if decoded else None,
+        "pixels": torch.from_numpy(np.stack([pixels for _, pixels in decoded]))
+        if decoded
+        else None,
         "failures": [(position, reason) for position, _, reason in items if reason is not None],
     }
 

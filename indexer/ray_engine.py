@@ -26,7 +26,6 @@ from indexer.build import (
     BuildSummary,
     build_manifest,
     check_build,
-    exact_float32,
     gallery_files,
     write_built_index,
 )
@@ -36,7 +35,8 @@ from indexer.shards import SHARD_NAME, merge_shards
 from models.checkpoint import load_checkpoint
 from models.config import EncoderConfig
 from models.imagefiles import open_image
-from models.preprocess import normalize, to_pixels
+from models.inference import embed_pixels, for_inference
+from models.preprocess import to_pixels
 
 logger = logging.getLogger(__name__)
 
@@ -203,18 +203,14 @@ class _EmbeddingActor:
         self.device = torch.device(device)
         if self.device.type == "cpu":
             torch.set_num_threads(1)  # one CPU per actor, as Ray scheduled it
-        self.encoder = encoder.to(self.device, memory_format=torch.channels_last)
+        self.encoder = for_inference(encoder, self.device)
         self.keep = keep
 
     def __call__(self, batch: dict) -> dict:
         ok = batch["failure"] == ""
         vectors = np.zeros((len(ok), self.keep), dtype=np.float32)
         if ok.any():
-            pixels = torch.from_numpy(batch["pixels"][ok]).permute(0, 3, 1, 2).to(self.device)
-            inputs = normalize(pixels, self.encoder.config)
-            inputs = inputs.contiguous(memory_format=torch.channels_last)
-            with exact_float32():
-                vectors[ok] = self.encoder.embed(inputs)[:, : self.keep].cpu().numpy()
+            vectors[ok] = embed_pixels(self.encoder, batch["pixels"][ok], keep=self.keep)
         return {
             "position": batch["position"],
             "sha256": batch["sha256"],

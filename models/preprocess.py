@@ -39,21 +39,6 @@ def normalize(pixels: torch.Tensor, config: EncoderConfig) -> torch.Tensor:
     return (pixels - mean) / std
 
 
-def preprocess(image: Image.Image, config: EncoderConfig) -> torch.Tensor:
-    """Decoded image -> normalised encoder input CxHxW (float32)."""
-    return stack_pixels([to_pixels(image, config)], config)[0]
-
-
-def stack_pixels(pixels: list[np.ndarray], config: EncoderConfig) -> torch.Tensor:
-    """`to_pixels` outputs -> normalised encoder input BxCxHxW, in a few tensor operations.
-
-    Normalising a whole batch at once, rather than image by image, is what keeps per-query
-    preprocessing cheaper than the batched forward pass in the service.
-    """
-    batch = torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2)
-    return normalize(batch, config)
-
-
 def _to_8bit_colour(image: Image.Image) -> Image.Image:
     if image.mode in _WIDE_INTEGER_MODES:
         values = np.asarray(image, dtype=np.float64)

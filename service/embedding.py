@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
-import torch
 from PIL import Image
 
 from models.encoder import Encoder
-from models.preprocess import stack_pixels, to_pixels
+from models.inference import embed_pixels, for_inference
+from models.preprocess import to_pixels
 
 
 class _Slot:
@@ -45,7 +45,7 @@ class QueryEmbedder:
         max_wait_ms: float = 2.0,
         on_batch: Callable[[int], None] = lambda size: None,
     ) -> None:
-        self.encoder = encoder.eval()
+        self.encoder = for_inference(encoder)
         self.keep = keep
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000
@@ -89,9 +89,7 @@ class QueryEmbedder:
         return slot.vector
 
     def _forward(self, pixels: list[np.ndarray]) -> np.ndarray:
-        with torch.inference_mode():
-            batch = stack_pixels(pixels, self.encoder.config)
-            return self.encoder.embed(batch)[:, : self.keep].numpy()
+        return embed_pixels(self.encoder, np.stack(pixels), keep=self.keep)
 
     def _run_batch(self) -> None:
         """Called holding the model (`_running`): wait briefly for arrivals, embed, hand out."""

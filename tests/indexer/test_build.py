@@ -32,13 +32,14 @@ def test_build_indexes_every_readable_format_and_records_the_broken(gallery, ind
 
 def test_vectors_are_the_encoder_embeddings_truncated_to_keep(gallery, index_dir):
     from models.imagefiles import open_image
-    from models.preprocess import preprocess
+    from models.inference import embed_pixels
+    from models.preprocess import to_pixels
 
     encoder, _ = load_checkpoint(DEFAULT_CHECKPOINT)
     index = load_index(index_dir)
     row = index.ids.index("odd/cmyk.jpg")
-    image = preprocess(open_image(gallery / "odd/cmyk.jpg"), encoder.config)
-    expected = encoder.embed(image[None])[0, :32].numpy()
+    pixels = to_pixels(open_image(gallery / "odd/cmyk.jpg"), encoder.config)
+    expected = embed_pixels(encoder, pixels[None], keep=32)[0]
     np.testing.assert_allclose(index.vectors[row], expected, rtol=1e-4, atol=1e-5)
 
 

@@ -4,7 +4,7 @@ import torch
 from PIL import Image
 
 from models.config import EncoderConfig
-from models.preprocess import normalize, preprocess, to_pixels
+from models.preprocess import normalize, to_pixels
 
 GRAY = EncoderConfig()
 RGB = EncoderConfig(in_channels=3, image_size=32, mean=(0.5,) * 3, std=(0.25,) * 3)
@@ -14,10 +14,11 @@ RGB = EncoderConfig(in_channels=3, image_size=32, mean=(0.5,) * 3, std=(0.25,) *
 @pytest.mark.parametrize("config", [GRAY, RGB], ids=["gray", "rgb"])
 def test_every_mode_becomes_the_model_input_shape(mode, config):
     image = Image.new("L", (45, 17), 200).convert(mode)
-    tensor = preprocess(image, config)
-    assert tensor.shape == (config.in_channels, config.image_size, config.image_size)
-    assert tensor.dtype == torch.float32
-    assert torch.isfinite(tensor).all()
+    pixels = to_pixels(image, config)
+    assert pixels.shape == (config.image_size, config.image_size, config.in_channels)
+    assert pixels.dtype == np.uint8
+    inputs = normalize(torch.from_numpy(pixels).permute(2, 0, 1)[None], config)
+    assert inputs.dtype == torch.float32 and torch.isfinite(inputs).all()
 
 
 def test_sixteen_bit_images_are_scaled_not_clipped():
@@ -38,9 +39,3 @@ def test_non_square_images_are_padded_not_cropped():
     pixels = to_pixels(image, GRAY)[:, :, 0]
     assert pixels[14, :].min() == 255  # full width kept
     assert pixels[0, 14] == 0 and pixels[27, 14] == 0  # padded above and below
-
-
-def test_preprocess_equals_normalize_of_pixels():
-    image = Image.fromarray(np.arange(784, dtype=np.uint16).reshape(28, 28).astype(np.uint8))
-    pixels = torch.from_numpy(to_pixels(image, GRAY)).permute(2, 0, 1)[None]
-    assert torch.equal(preprocess(image, GRAY), normalize(pixels, GRAY)[0])

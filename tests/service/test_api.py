@@ -9,7 +9,8 @@ from indexer.build import BuildConfig, build_index
 from indexer.index_dir import load_index
 from models.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from models.imagefiles import open_image
-from models.preprocess import preprocess
+from models.inference import embed_pixels
+from models.preprocess import to_pixels
 from models.vectors import unit_rows
 from service.app import create_app
 from service.settings import Settings
@@ -56,7 +57,7 @@ def test_ranking_equals_brute_force_on_vectors_npy(client, index_dir, gallery, k
     index = load_index(index_dir)
     encoder, _ = load_checkpoint(index.model_dir)
     query_path = gallery / "odd/rgba.png"
-    xq = encoder.embed(preprocess(open_image(query_path), encoder.config)[None]).numpy()
+    xq = embed_pixels(encoder, to_pixels(open_image(query_path), encoder.config)[None])
     scores = unit_rows(index.vectors[:, :k_features]) @ unit_rows(xq[:, :k_features])[0]
     body = upload(client, query_path.read_bytes(), k_features=k_features, top_k=23).json()
     returned = [index.ids.index(r["id"]) for r in body["results"]]
@@ -162,7 +163,7 @@ def test_reranking_returns_the_shortlist_ordered_at_the_larger_budget(client, in
     index = load_index(index_dir)
     encoder, _ = load_checkpoint(index.model_dir)
     query_path = gallery / "odd/cmyk.jpg"
-    xq = encoder.embed(preprocess(open_image(query_path), encoder.config)[None]).numpy()
+    xq = embed_pixels(encoder, to_pixels(open_image(query_path), encoder.config)[None])
     params = {"k_features": 4, "rerank_features": 32, "shortlist": 12, "top_k": 5}
     body = upload(client, query_path.read_bytes(), **params).json()
     shortlist = upload(client, query_path.read_bytes(), k_features=4, top_k=12).json()["results"]

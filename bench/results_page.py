@@ -5,7 +5,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from models.compare import PRODUCT_METHOD
+PRODUCT_METHOD = "triCL nested, importance order (product)"
 
 
 def write_plots(results: dict, product, gallery_pixels: np.ndarray, out: Path) -> None:

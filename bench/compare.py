@@ -1,4 +1,4 @@
-"""The comparison behind docs/results.md: every method at every budget on the same queries.
+"""`python -m bench.compare`: docs/results.md, every method at every budget on the same queries.
 
 Reads trained checkpoints named `<loss>-seed<S>` from one folder, embeds the queries and the
 gallery once per model, and measures P@10 and mAP@100 at each budget for the product (nested
@@ -7,22 +7,25 @@ user would pick instead (SimCLR, SimCLR + PCA, raw pixels + PCA, Matryoshka, the
 triCL). Also: identifiability across seeds and the images at the extremes of the top features.
 """
 
+import argparse
 import json
 import logging
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from bench.evaluate import SPLITS, load_split, retrieval_metrics
+from bench.results_page import PRODUCT_METHOD, render_markdown, write_plots
 from models.checkpoint import load_checkpoint
-from models.evaluate import embed_pixels, load_split, retrieval_metrics
+from models.inference import embed_pixels
 
 logger = logging.getLogger(__name__)
 
 BUDGETS = (1, 2, 4, 8, 16, 32, 64, 128)
 PRODUCT = "tricl-nested"
-PRODUCT_METHOD = "triCL nested, importance order (product)"
 
 
 @dataclass(frozen=True)
@@ -98,8 +101,6 @@ def compare(
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / f"results-{split}.json").write_text(json.dumps(results, indent=2) + "\n")
-    from models.report import write_plots
-
     write_plots(results, models[f"{PRODUCT}-seed0"], xb_pixels, out)
     return results
 
@@ -110,8 +111,8 @@ def _embed_runs(runs: Path, xq_pixels: np.ndarray, xb_pixels: np.ndarray) -> dic
         encoder, config = load_checkpoint(checkpoint)
         started = time.perf_counter()
         models[checkpoint.name] = Embedded(
-            xq=embed_pixels(encoder, xq_pixels[:, None]),
-            xb=embed_pixels(encoder, xb_pixels[:, None]),
+            xq=embed_pixels(encoder, xq_pixels[..., None]),
+            xb=embed_pixels(encoder, xb_pixels[..., None]),
             config=config,
         )
         logger.info("embedded with %s in %.0f s", checkpoint.name, time.perf_counter() - started)
@@ -157,3 +158,23 @@ def _identifiability(models: dict[str, Embedded]) -> dict[str, dict[str, float]]
             f"top{top}": round(identifiability(first.xq, second.xq, top), 4) for top in (8, 16)
         }
     return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__)
+    parser.add_argument("--runs", type=Path, required=True, help="folder of <loss>-seed<S>")
+    parser.add_argument("--split", choices=SPLITS, default="test")
+    parser.add_argument("--out", type=Path, default=Path("docs"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        results = compare(args.runs, args.out, split=args.split)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(render_markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from models.compare import compare, identifiability, pca_basis
+from bench.compare import compare, identifiability, pca_basis
+from bench.evaluate import retrieval_metrics
+from bench.results_page import render_markdown
 from models.config import EncoderConfig
-from models.evaluate import retrieval_metrics
-from models.report import render_markdown
 from models.train import TrainConfig, train
 from tests.conftest import garment, write_idx
 

@@ -1,0 +1,112 @@
+"""`python -m bench.evaluate`: P@10 and mAP@100 of one model on Fashion-MNIST at each budget.
+
+Also the metric and the splits that `bench.compare` measures every method with.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from models.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from models.datasets import load_fashion_mnist
+from models.inference import embed_pixels
+from models.vectors import unit_rows
+
+SPLITS = ("test", "val")
+VALIDATION_SIZE = 10_000
+
+
+def load_split(
+    split: str, root: Path | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Queries and gallery (uint8 images, labels) for "test" or "val".
+
+    test: the 10,000 test images against the 60,000 training images.
+    val: the last 10,000 training images against the first 50,000, for choosing recipes
+    without looking at the test queries.
+    """
+    train_images, train_labels = load_fashion_mnist("train", root)
+    if split == "test":
+        test_images, test_labels = load_fashion_mnist("test", root)
+        return test_images, test_labels, train_images, train_labels
+    if split == "val":
+        cut = len(train_images) - VALIDATION_SIZE
+        return train_images[cut:], train_labels[cut:], train_images[:cut], train_labels[:cut]
+    raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+
+
+def retrieval_metrics(
+    xq: np.ndarray, yq: np.ndarray, xb: np.ndarray, yb: np.ndarray, budget: int
+) -> dict[str, float]:
+    """P@10 and mAP@100 of exact cosine search on the first `budget` columns.
+
+    AP@100 of a query = sum over ranks r <= 100 of P@r * rel(r), divided by min(R, 100), where
+    R is the number of gallery items with the query's label; mAP@100 is its mean.
+    """
+    depth = min(100, len(xb))
+    index = faiss.IndexFlatIP(budget)
+    index.add(unit_rows(xb[:, :budget]))
+    _, I = index.search(unit_rows(xq[:, :budget]), depth)  # Q x depth
+    relevant = yb[I] == yq[:, None]
+    precision_at_rank = np.cumsum(relevant, axis=1) / np.arange(1, depth + 1)
+    per_label = np.bincount(yb, minlength=int(max(yb.max(), yq.max())) + 1)
+    denominators = np.minimum(per_label[yq], depth)
+    average_precision = (precision_at_rank * relevant).sum(axis=1) / np.maximum(denominators, 1)
+    return {
+        "p_at_10": float(relevant[:, :10].mean()),
+        "map_at_100": float(average_precision.mean()),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.evaluate", description=__doc__)
+    parser.add_argument("--model", type=Path, default=DEFAULT_CHECKPOINT)
+    parser.add_argument("--budgets", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64])
+    parser.add_argument("--split", choices=SPLITS, default="test")
+    parser.add_argument("--queries", type=int, default=10000, help="first N queries")
+    parser.add_argument("--json", type=Path, default=None, help="also write results here")
+    args = parser.parse_args(argv)
+    try:
+        encoder, config = load_checkpoint(args.model)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    query_images, query_labels, gallery_images, gallery_labels = load_split(args.split)
+    query_images, query_labels = query_images[: args.queries], query_labels[: args.queries]
+    started = time.perf_counter()
+    xb = embed_pixels(encoder, gallery_images[..., None])
+    xq = embed_pixels(encoder, query_images[..., None])
+    embed_seconds = time.perf_counter() - started
+    dim = xb.shape[1]
+    budgets = sorted({b for b in args.budgets if 1 <= b <= dim} | {dim})
+    metrics = {b: retrieval_metrics(xq, query_labels, xb, gallery_labels, b) for b in budgets}
+    print(
+        f"model {config['id']} on {args.split}: {len(xq)} queries, {len(xb)} gallery, "
+        f"embedded in {embed_seconds:.0f} s"
+    )
+    print("budget  P@10   kept  mAP@100")
+    full = metrics[dim]["p_at_10"]
+    for budget, values in metrics.items():
+        kept = values["p_at_10"] / full
+        print(f"{budget:>6}  {values['p_at_10']:.3f}  {kept:5.1%}  {values['map_at_100']:.3f}")
+    if args.json:
+        results = {
+            "model": config["id"],
+            "split": args.split,
+            "queries": len(xq),
+            "gallery": len(xb),
+            "embed_seconds": round(embed_seconds, 1),
+            "p_at_10": {str(b): round(m["p_at_10"], 4) for b, m in metrics.items()},
+            "map_at_100": {str(b): round(m["map_at_100"], 4) for b, m in metrics.items()},
+        }
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
