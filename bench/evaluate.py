@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-import faiss
 import numpy as np
 
+from indexer.retrieval import flat_at_budget
 from models.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from models.datasets import load_fashion_mnist
 from models.inference import embed_pixels
@@ -49,8 +49,7 @@ def retrieval_metrics(
     R is the number of gallery items with the query's label; mAP@100 is its mean.
     """
     depth = min(100, len(xb))
-    index = faiss.IndexFlatIP(budget)
-    index.add(unit_rows(xb[:, :budget]))
+    index = flat_at_budget(xb, budget)
     _, I = index.search(unit_rows(xq[:, :budget]), depth)  # Q x depth
     relevant = yb[I] == yq[:, None]
     precision_at_rank = np.cumsum(relevant, axis=1) / np.arange(1, depth + 1)

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from itertools import combinations, permutations
 from pathlib import Path
 
-import faiss
 import numpy as np
 from PIL import Image, ImageEnhance
 
 from bench.compare import identifiability as same_rank_identifiability
 from bench.compare import pca_basis
 from bench.galleries import ITEMS_FILE
+from indexer.retrieval import flat_at_budget
 from models.checkpoint import load_checkpoint
 from models.config import EncoderConfig
 from models.imagefiles import open_image
@@ -91,8 +91,7 @@ def same_item_recall(
     xq: np.ndarray, xb: np.ndarray, relevant: list[np.ndarray], budget: int, depth: int = 10
 ) -> float:
     """Mean over queries with a relevant item of |relevant in top `depth`| / min(R, depth)."""
-    index = faiss.IndexFlatIP(budget)
-    index.add(unit_rows(xb[:, :budget]))
+    index = flat_at_budget(xb, budget)
     _, I = index.search(unit_rows(xq[:, :budget]), depth)  # Q x depth
     scores = [
         np.isin(found, rel).sum() / min(len(rel), depth)

@@ -15,7 +15,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 from bench.build import gallery_or_demo
@@ -23,6 +22,7 @@ from bench.machine import describe_run
 from bench.search import synthetic_vectors
 from indexer.build import BuildConfig, build_index
 from indexer.index_dir import load_index
+from indexer.retrieval import filled_structure, flat_at_budget, structure_bytes
 from models.checkpoint import DEFAULT_CHECKPOINT
 from models.vectors import unit_rows
 
@@ -98,26 +98,21 @@ def structure_bytes_per_image(vectors: np.ndarray, budgets: list[int]) -> list[d
     """Serialised bytes per row of each FAISS structure the indexer builds, per budget."""
     rows = []
     count = len(vectors)
-    nlist = int(4 * np.sqrt(count))
     for k in budgets:
         xb = unit_rows(vectors[:, :k])
-        quantizer = faiss.IndexFlatIP(k)
-        structures = {
-            "flat": faiss.IndexFlatIP(k),
-            "ivf": faiss.IndexIVFFlat(quantizer, k, nlist, faiss.METRIC_INNER_PRODUCT),
-            "hnsw (M 32)": faiss.IndexHNSWFlat(k, 32, faiss.METRIC_INNER_PRODUCT),
-        }
-        if k % 2 == 0:
-            pq_quantizer = faiss.IndexFlatIP(k)
-            structures[f"ivfpq (m {k // 2}, 8 bits)"] = faiss.IndexIVFPQ(
-                pq_quantizer, k, nlist, k // 2, 8, faiss.METRIC_INNER_PRODUCT
+        structures = {"flat": (flat_at_budget(xb, k), {})}
+        for index_type in ("ivf", "hnsw", "ivfpq"):
+            structures[index_type] = filled_structure(xb, index_type)
+        for name, (index, params) in structures.items():
+            size = structure_bytes(index)
+            rows.append(
+                {
+                    "structure": name,
+                    "params": params,
+                    "k": k,
+                    "bytes_per_image": round(size / count, 1),
+                }
             )
-        for name, index in structures.items():
-            if not index.is_trained:
-                index.train(xb[: min(count, 100 * nlist)])
-            index.add(xb)
-            size = len(faiss.serialize_index(index))
-            rows.append({"structure": name, "k": k, "bytes_per_image": round(size / count, 1)})
             print(rows[-1], flush=True)
     return rows
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.timing import time_each
-from indexer.ann import build_structure, faiss_flat, recall_at_10, structure_bytes
 from indexer.index_dir import LoadedIndex
+from indexer.retrieval import build_structure, flat_at_budget, recall_at_10, structure_bytes
 from models.vectors import unit_rows
 from service.engine import SearchEngine
 
@@ -36,7 +36,9 @@ def in_memory_index(vectors: np.ndarray) -> LoadedIndex:
         "index": {"type": "flat", "features": keep, "exact": True, "params": {}},
     }
     ids = [str(i) for i in range(len(vectors))]
-    return LoadedIndex(Path("."), manifest, vectors, ids, faiss_flat(unit_rows(vectors)), None)
+    return LoadedIndex(
+        Path("."), manifest, vectors, ids, flat_at_budget(vectors, vectors.shape[1]), None
+    )
 
 
 def bench_budgets(
@@ -85,7 +87,7 @@ def bench_structures(
     """Flat against IVF, HNSW and IVF-PQ at one budget: build time, memory, speed, recall."""
     gallery = unit_rows(vectors[:, :features])
     held_out = unit_rows(queries[:, :features])
-    flat = faiss_flat(gallery)
+    flat = flat_at_budget(gallery, features)
     _, truth = flat.search(held_out, 10)
     rows = []
     for index_type in ("flat", "ivf", "hnsw", "ivfpq"):

@@ -5,10 +5,10 @@ import logging
 import sys
 from pathlib import Path
 
-from indexer.ann import INDEX_TYPES
 from indexer.build import BuildConfig, BuildSummary, build_index, update_config
 from indexer.demo import write_demo_gallery
 from indexer.index_dir import load_index
+from indexer.retrieval import INDEX_TYPES
 from indexer.shards import split_index
 from models.checkpoint import DEFAULT_CHECKPOINT
 

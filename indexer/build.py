@@ -13,7 +13,6 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from indexer.ann import INDEX_TYPES, BuiltStructure, build_structure, choose_index_type
 from indexer.gallery import GalleryImages, collate_decoded
 from indexer.index_dir import (
     LoadedIndex,
@@ -22,6 +21,7 @@ from indexer.index_dir import (
     load_index,
     write_index,
 )
+from indexer.retrieval import INDEX_TYPES, BuiltStructure, build_structure, choose_index_type
 from models.checkpoint import CONFIG_FILE, load_checkpoint
 from models.device import resolve_device
 from models.encoder import Encoder

@@ -21,7 +21,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from indexer.ann import BuiltStructure, apply_search_params, build_structure
+from indexer.retrieval import BuiltStructure, apply_search_params, build_structure
 from models.vectors import unit_rows
 
 INDEX_FORMAT = 1

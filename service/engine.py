@@ -6,8 +6,8 @@ from collections import OrderedDict
 import faiss
 import numpy as np
 
-from indexer.ann import structure_bytes
 from indexer.index_dir import LoadedIndex
+from indexer.retrieval import check_budget, flat_at_budget, structure_bytes
 from models.vectors import unit_rows
 
 
@@ -44,7 +44,7 @@ class SearchEngine:
             if info["exact"] and budget == int(info["features"]):
                 self._ladder[budget] = index.structure
             else:
-                self._ladder[budget] = _flat(index.vectors, budget)
+                self._ladder[budget] = flat_at_budget(index.vectors, budget)
         self._cache: OrderedDict[int, faiss.Index] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -63,7 +63,7 @@ class SearchEngine:
             D (Q x n cosine scores, descending) and I (Q x n row numbers, -1 where an
             approximate structure found fewer), n = min(top_k, N).
         """
-        self._check(k_features, top_k)
+        check_budget(k_features, self.keep, top_k=top_k)
         queries = unit_rows(np.atleast_2d(xq)[:, :k_features])
         return self._budget_index(k_features).search(queries, min(top_k, self.count))
 
@@ -75,7 +75,7 @@ class SearchEngine:
         The cheap budget scans the whole gallery; the expensive one only touches the shortlist,
         gathering its rows from the full vectors. Scores returned are at `rerank_features`.
         """
-        self._check(rerank_features, top_k)
+        check_budget(rerank_features, self.keep, top_k=top_k)
         _, candidates = self.search(xq, k_features, shortlist)
         queries = unit_rows(np.atleast_2d(xq)[:, :rerank_features])
         n = min(top_k, candidates.shape[1])
@@ -119,12 +119,6 @@ class SearchEngine:
             )
         return held
 
-    def _check(self, k_features: int, top_k: int) -> None:
-        if not 1 <= k_features <= self.keep:
-            raise ValueError(f"k_features must be between 1 and {self.keep}, got {k_features}")
-        if top_k < 1:
-            raise ValueError(f"top_k must be at least 1, got {top_k}")
-
     def _budget_index(self, k_features: int) -> faiss.Index:
         if k_features == self.approximate_features:
             return self.index.structure
@@ -135,18 +129,12 @@ class SearchEngine:
             if cached is not None:
                 self._cache.move_to_end(k_features)
                 return cached
-        built = _flat(self.index.vectors, k_features)
+        built = flat_at_budget(self.index.vectors, k_features)
         with self._lock:
             self._cache[k_features] = built
             while self._cache and 4 * self.count * sum(self._cache) > self.cache_bytes:
                 self._cache.popitem(last=False)
         return built
-
-
-def _flat(vectors: np.ndarray, budget: int) -> faiss.Index:
-    index = faiss.IndexFlatIP(budget)
-    index.add(unit_rows(vectors[:, :budget]))
-    return index
 
 
 def _bytes(flat: faiss.Index) -> int:

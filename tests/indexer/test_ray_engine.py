@@ -1,7 +1,5 @@
 """`--engine ray` on a local Ray (2 CPUs): the same index as the single-process build, written as
-shards that merge, and serve as shards, exactly like it."""
-
-import itertools
+shards that merge into it."""
 
 import numpy as np
 import pytest
@@ -10,8 +8,6 @@ from indexer.build import BuildConfig, build_index
 from indexer.index_dir import load_index
 from indexer.shards import load_shards, merge_shards
 from models.checkpoint import DEFAULT_CHECKPOINT
-from service.engine import SearchEngine
-from service.sharded_engine import ShardedSearchEngine
 
 
 @pytest.fixture(scope="module")
@@ -47,59 +43,6 @@ def test_shards_are_complete_indexes_that_merge_into_the_index(both_builds):
     vectors, ids, hashes = merge_shards(shards)
     assert ids == distributed.ids and hashes == distributed.hashes
     assert np.array_equal(vectors, distributed.vectors)
-
-
-def test_shards_answer_like_the_merged_index(both_builds):
-    local, _, shards_root, _ = both_builds
-    sharded = ShardedSearchEngine(load_shards(shards_root))
-    merged = SearchEngine(local, cache_bytes=1 << 26)
-    rng = np.random.default_rng(0)
-    queries = local.vectors + 0.05 * rng.standard_normal(local.vectors.shape).astype(np.float32)
-    for k_features in (2, 5, 8, 16, 32):
-        D_sharded, I_sharded = sharded.search(queries, k_features, 10)
-        D_merged, I_merged = merged.search(queries, k_features, 10)
-        np.testing.assert_allclose(D_sharded, D_merged, atol=1e-5)
-        for d, i_sharded, i_merged in zip(D_merged, I_sharded, I_merged, strict=True):
-            # Items scoring above the last one returned are unambiguous; ties may swap.
-            clear = d > d[-1] + 1e-5
-            assert set(i_sharded[clear]) == set(i_merged[clear])
-
-
-def test_sharded_search_equals_merged_on_random_vectors(tmp_path):
-    """Uneven shards, one of them empty: every row number and score as the merged flat index."""
-    from indexer.index_dir import write_index
-    from indexer.shards import SHARD_NAME
-
-    rng = np.random.default_rng(1)
-    vectors = rng.standard_normal((900, 24)).astype(np.float32)
-    bounds = [0, 310, 310, 700, 900]  # shard 1 is empty
-    manifest = {"model": {"id": "random"}, "keep": 24, "count": 0}
-    for shard, (start, stop) in enumerate(itertools.pairwise(bounds)):
-        write_index(
-            tmp_path / "shards" / SHARD_NAME.format(shard),
-            vectors=vectors[start:stop],
-            ids=[f"item-{row}" for row in range(start, stop)],
-            manifest={**manifest, "count": stop - start},
-            model_dir=DEFAULT_CHECKPOINT,
-        )
-    write_index(
-        tmp_path / "merged",
-        vectors=vectors,
-        ids=[f"item-{row}" for row in range(900)],
-        manifest={**manifest, "count": 900},
-        model_dir=DEFAULT_CHECKPOINT,
-    )
-    sharded = ShardedSearchEngine(load_shards(tmp_path / "shards"))
-    merged = SearchEngine(load_index(tmp_path / "merged"), cache_bytes=1 << 26)
-    queries = rng.standard_normal((40, 24)).astype(np.float32)
-    for k_features in (1, 3, 8, 13, 24):
-        D_sharded, I_sharded = sharded.search(queries, k_features, 25)
-        D_merged, I_merged = merged.search(queries, k_features, 25)
-        np.testing.assert_allclose(D_sharded, D_merged, atol=1e-6)
-        if k_features > 1:  # at one feature every score is +-1: all ties
-            assert np.array_equal(I_sharded, I_merged)
-    with pytest.raises(ValueError, match="k_features"):
-        sharded.search(queries, 25, 10)
 
 
 def test_the_command_line_can_leave_the_shards_unmerged(both_builds, gallery, tmp_path, capsys):

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from indexer.ann import build_structure, choose_index_type, recall_at_10
 from indexer.index_dir import load_index, write_index
+from indexer.retrieval import build_structure, choose_index_type, recall_at_10
 from models.checkpoint import DEFAULT_CHECKPOINT
 from models.vectors import unit_rows
 from service.engine import SearchEngine, ladder_budgets

@@ -1,5 +1,7 @@
-"""FAISS structures for one feature budget: exact flat, or approximate IVF, HNSW or IVF-PQ.
+"""Search structures at a feature budget: exact flat, or approximate IVF, HNSW or IVF-PQ.
 
+Every search in the project, in the service, the indexer and the benchmarks, goes through
+`flat_at_budget` or `build_structure` here, and checks its budget with `check_budget`.
 Approximate types are tuned at build time: the search-time knob (nprobe or efSearch) is raised
 until recall@10 against exact search reaches the target, and the recall is recorded so the
 manifest, /info and the benchmark all report the same number.
@@ -10,6 +12,8 @@ from dataclasses import dataclass, field
 
 import faiss
 import numpy as np
+
+from models.vectors import unit_rows
 
 INDEX_TYPES = ("flat", "ivf", "hnsw", "ivfpq", "auto")
 FLAT_UP_TO = 100_000  # below this an exact scan of a small budget takes about a millisecond
@@ -31,6 +35,22 @@ class BuiltStructure:
     @property
     def exact(self) -> bool:
         return self.type == "flat"
+
+
+def check_budget(k_features: int, keep: int, *, top_k: int = 1) -> None:
+    """Refuse a budget outside 1..keep or a top_k below 1, in words an API caller sees."""
+    if not 1 <= k_features <= keep:
+        raise ValueError(f"k_features must be between 1 and {keep}, got {k_features}")
+    if top_k < 1:
+        raise ValueError(f"top_k must be at least 1, got {top_k}")
+
+
+def flat_at_budget(vectors: np.ndarray, budget: int) -> faiss.IndexFlatIP:
+    """Exact cosine search at `budget`: inner product over rows normalised on their first
+    `budget` columns (vectors: N x keep, importance order, not normalised)."""
+    flat = faiss.IndexFlatIP(budget)
+    flat.add(unit_rows(vectors[:, :budget]))
+    return flat
 
 
 def choose_index_type(count: int, features: int, memory_budget_bytes: int) -> str:
@@ -61,37 +81,16 @@ def build_structure(
     if index_type not in INDEX_TYPES:
         raise ValueError(f"unknown index type {index_type!r}; choose one of {INDEX_TYPES}")
     if index_type == "flat":
-        flat = faiss.IndexFlatIP(features)
-        flat.add(unit_vectors)
-        return BuiltStructure(flat, "flat", features)
+        return BuiltStructure(flat_at_budget(unit_vectors, features), "flat", features)
+    index, params = filled_structure(unit_vectors, index_type, seed=seed)
     if index_type == "hnsw":
-        index = faiss.IndexHNSWFlat(features, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = HNSW_BUILD_DEPTH
-        index.add(unit_vectors)
         knob, values = "efSearch", [16, 32, 64, 128, 256, 512, 1024]
-        params = {"M": HNSW_NEIGHBOURS, "efConstruction": HNSW_BUILD_DEPTH}
     else:
-        nlist = _list_count(count)
-        quantizer = faiss.IndexFlatIP(features)
-        if index_type == "ivf":
-            index = faiss.IndexIVFFlat(quantizer, features, nlist, faiss.METRIC_INNER_PRODUCT)
-            params = {"nlist": nlist}
-        else:
-            subquantizers = _subquantizers(features)
-            # 8-bit codes need 39 x 256 training points; small galleries get shorter codes.
-            nbits = min(8, max(1, int(math.log2(max(2, count // 39)))))
-            index = faiss.IndexIVFPQ(
-                quantizer, features, nlist, subquantizers, nbits, faiss.METRIC_INNER_PRODUCT
-            )
-            params = {"nlist": nlist, "m": subquantizers, "nbits": nbits}
-        rng = np.random.default_rng(seed)
-        sample = min(count, 64 * nlist)
-        index.train(unit_vectors[np.sort(rng.choice(count, sample, replace=False))])
-        index.add(unit_vectors)
-        knob, values = "nprobe", [p for p in (1, 2, 4, 8, 16, 32, 64, 128, 256) if p <= nlist]
+        knob = "nprobe"
+        values = [p for p in (1, 2, 4, 8, 16, 32, 64, 128, 256) if p <= params["nlist"]]
     recall = 0.0
     queries = _recall_queries(count, seed)
-    truth = _neighbours_without_self(faiss_flat(unit_vectors), unit_vectors, queries)
+    truth = _neighbours_without_self(flat_at_budget(unit_vectors, features), unit_vectors, queries)
     for value in values:
         _set_knob(index, knob, value)
         found = _neighbours_without_self(index, unit_vectors, queries)
@@ -101,10 +100,37 @@ def build_structure(
     return BuiltStructure(index, index_type, features, {**params, knob: value}, round(recall, 4))
 
 
-def faiss_flat(unit_vectors: np.ndarray) -> faiss.Index:
-    flat = faiss.IndexFlatIP(unit_vectors.shape[1])
-    flat.add(unit_vectors)
-    return flat
+def filled_structure(
+    unit_vectors: np.ndarray, index_type: str, *, seed: int = 0
+) -> tuple[faiss.Index, dict]:
+    """An approximate structure ("ivf", "hnsw", "ivfpq") trained on and holding the rows, with
+    its build parameters; its search-time knob is left at FAISS's default."""
+    count, features = unit_vectors.shape
+    if index_type == "hnsw":
+        index = faiss.IndexHNSWFlat(features, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_BUILD_DEPTH
+        index.add(unit_vectors)
+        return index, {"M": HNSW_NEIGHBOURS, "efConstruction": HNSW_BUILD_DEPTH}
+    nlist = _list_count(count)
+    quantizer = faiss.IndexFlatIP(features)
+    if index_type == "ivf":
+        index = faiss.IndexIVFFlat(quantizer, features, nlist, faiss.METRIC_INNER_PRODUCT)
+        params = {"nlist": nlist}
+    elif index_type == "ivfpq":
+        subquantizers = _subquantizers(features)
+        # 8-bit codes need 39 x 256 training points; small galleries get shorter codes.
+        nbits = min(8, max(1, int(math.log2(max(2, count // 39)))))
+        index = faiss.IndexIVFPQ(
+            quantizer, features, nlist, subquantizers, nbits, faiss.METRIC_INNER_PRODUCT
+        )
+        params = {"nlist": nlist, "m": subquantizers, "nbits": nbits}
+    else:
+        raise ValueError(f"{index_type!r} is not an approximate structure")
+    rng = np.random.default_rng(seed)
+    sample = min(count, 64 * nlist)
+    index.train(unit_vectors[np.sort(rng.choice(count, sample, replace=False))])
+    index.add(unit_vectors)
+    return index, params
 
 
 def apply_search_params(index: faiss.Index, params: dict) -> None:
