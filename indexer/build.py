@@ -9,15 +9,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from indexer.gallery import GalleryImages, collate_decoded
+from indexer.gallery import GalleryFiles, ReadBatch
 from indexer.index_dir import (
     LoadedIndex,
     check_replaceable,
-    file_sha256,
     load_index,
     write_index,
 )
@@ -73,45 +71,44 @@ def build_index(config: BuildConfig, *, previous: LoadedIndex | None = None) -> 
     """
     encoder, model_config = check_build(config)
     files, relative, skipped = gallery_files(config.gallery)
-    hashes = [file_sha256(path) for path in files]
-    reusable = _reusable_rows(previous, relative, hashes)
-    to_embed = [position for position in range(len(files)) if position not in reusable]
+    before = _previous_rows(previous)
+    unchanged = [before.get(item, ("", -1))[0] for item in relative]
     device = resolve_device(config.device)
     started = time.perf_counter()
-    fresh, fresh_positions, failures = _embed_files(
-        encoder, [files[p] for p in to_embed], config, device
-    )
+    read = _embed_files(encoder, files, unchanged, config, device)
     seconds = time.perf_counter() - started
-    failures = [(to_embed[position], reason) for position, reason in failures]
-    skipped += [{"path": relative[position], "reason": reason} for position, reason in failures]
-    fresh_rows = {to_embed[position]: row for row, position in enumerate(fresh_positions)}
-    kept_positions = sorted(set(reusable) | set(fresh_rows))
-    if not kept_positions:
+    failed = read["failure"] != ""
+    skipped += [
+        {"path": relative[position], "reason": read["failure"][position]}
+        for position in np.flatnonzero(failed)
+    ]
+    kept = np.flatnonzero(~failed)
+    if len(kept) == 0:
         raise ValueError(f"none of the {len(files)} image files in {config.gallery} could be read")
-    vectors = np.empty((len(kept_positions), config.keep), dtype=np.float32)
-    for row, position in enumerate(kept_positions):
-        if position in reusable:
-            vectors[row] = previous.vectors[reusable[position]]
-        else:
-            vectors[row] = fresh[fresh_rows[position]]
+    vectors = read["vectors"][kept]
+    is_reused = ~read["decoded"][kept]
+    reused = kept[is_reused]
+    if len(reused):
+        vectors[is_reused] = previous.vectors[[before[relative[p]][1] for p in reused]]
+    embedded = int(read["decoded"].sum())
     summary = write_built_index(
         config,
         model_config,
         vectors=vectors,
-        ids=[relative[position] for position in kept_positions],
-        hashes=[hashes[position] for position in kept_positions],
+        ids=[relative[position] for position in kept],
+        hashes=[str(read["sha256"][position]) for position in kept],
         skipped=skipped,
         build={
             "seconds": round(seconds, 2),
-            "images_per_second": round(len(to_embed) / max(seconds, 1e-9), 1),
-            "embedded": len(to_embed),
-            "reused": len(reusable),
+            "images_per_second": round(embedded / max(seconds, 1e-9), 1),
+            "embedded": embedded,
+            "reused": len(reused),
             "device": device.type,
             "batch_size": config.batch_size,
         },
     )
     removed = 0 if previous is None else len(set(previous.ids) - set(relative))
-    return dataclasses.replace(summary, reused=len(reusable), removed=removed)
+    return dataclasses.replace(summary, reused=len(reused), removed=removed)
 
 
 def check_build(config: BuildConfig) -> tuple[Encoder, dict]:
@@ -226,21 +223,15 @@ def update_config(out: Path, gallery: Path, **options) -> tuple[BuildConfig, Loa
     return config, previous
 
 
-def _reusable_rows(
-    previous: LoadedIndex | None, relative: list[str], hashes: list[str]
-) -> dict[int, int]:
-    """Position in the new file list -> row of the previous index with the same id and bytes."""
+def _previous_rows(previous: LoadedIndex | None) -> dict[str, tuple[str, int]]:
+    """id -> (content hash, row) in the index being updated; a file whose bytes still hash the
+    same keeps that row's vector bit for bit and is not decoded again."""
     if previous is None or previous.hashes is None:
         return {}
-    before = {
+    return {
         item: (digest, row)
         for row, (item, digest) in enumerate(zip(previous.ids, previous.hashes, strict=True))
     }
-    reusable = {}
-    for position, (item, digest) in enumerate(zip(relative, hashes, strict=True)):
-        if item in before and before[item][0] == digest:
-            reusable[position] = before[item][1]
-    return reusable
 
 
 def _search_structure(vectors: np.ndarray, config: BuildConfig) -> BuiltStructure:
@@ -279,33 +270,39 @@ def _listable(files: list[Path], gallery: Path) -> tuple[list[Path], list[str], 
 
 
 def _embed_files(
-    encoder: Encoder, files: list[Path], config: BuildConfig, device: torch.device
-) -> tuple[np.ndarray, list[int], list[tuple[int, str]]]:
-    """Embed files in batches decoded by DataLoader workers.
+    encoder: Encoder, files: list[Path], unchanged: list[str], config: BuildConfig, device
+) -> dict:
+    """Read, hash, decode and embed every file in batches, decoding in DataLoader workers.
 
-    Returns the kept columns of the embeddings (rows in file order, failures left out), the
-    positions in `files` of those rows, and (position, reason) for each file that failed.
+    Returns numpy arrays by file position: sha256, failure ("" if fine), decoded (embedded
+    now; False for unchanged files and failures) and vectors (N x keep, zero where not decoded).
     """
     encoder = for_inference(encoder, device)
     loader = DataLoader(
-        GalleryImages(files, encoder.config),
+        GalleryFiles(files, unchanged),
         batch_size=config.batch_size,
         num_workers=config.workers,
-        collate_fn=collate_decoded,
-        pin_memory=device.type == "cuda",
+        collate_fn=ReadBatch(encoder.config),
     )
-    rows: list[np.ndarray] = []
-    positions: list[int] = []
-    failures: list[tuple[int, str]] = []
+    read = {
+        "sha256": np.full(len(files), "", dtype=object),
+        "failure": np.full(len(files), "", dtype=object),
+        "decoded": np.zeros(len(files), dtype=bool),
+        "vectors": np.zeros((len(files), config.keep), dtype=np.float32),
+    }
+    failures = 0
     with tqdm(total=len(files), desc="indexing", unit="img") as progress:
         for batch in loader:
-            for position, reason in batch["failures"]:
-                logger.warning("skipped %s: %s", files[position].name, reason)
-            failures += batch["failures"]
-            if batch["pixels"] is not None:
-                rows.append(embed_pixels(encoder, batch["pixels"], keep=config.keep))
-                positions += batch["positions"]
-            progress.update(len(batch["positions"]) + len(batch["failures"]))
-            progress.set_postfix(skipped=len(failures))
-    vectors = np.concatenate(rows).astype(np.float32) if rows else np.empty((0, config.keep))
-    return vectors, positions, failures
+            positions, decoded = batch["position"], batch["decoded"]
+            for position, reason in zip(positions, batch["failure"], strict=True):
+                if reason:
+                    logger.warning("skipped %s: %s", files[position].name, reason)
+                    failures += 1
+            for name in ("sha256", "failure", "decoded"):
+                read[name][positions] = batch[name]
+            if decoded.any():
+                vectors = embed_pixels(encoder, batch["pixels"][decoded], keep=config.keep)
+                read["vectors"][positions[decoded]] = vectors
+            progress.update(len(positions))
+            progress.set_postfix(skipped=failures)
+    return read

@@ -9,8 +9,6 @@ a local build; `keep_shards` leaves them beside it (`<out>.shards/`), and `merge
 writes them, for a gallery served as shards that no one machine could hold merged.
 """
 
-import hashlib
-import io
 import logging
 import os
 import shutil
@@ -29,14 +27,12 @@ from indexer.build import (
     gallery_files,
     write_built_index,
 )
-from indexer.gallery import describe_decode_error
+from indexer.gallery import read_files
 from indexer.index_dir import load_index, write_index
 from indexer.shards import SHARD_NAME, merge_shards
 from models.checkpoint import load_checkpoint
 from models.config import EncoderConfig
-from models.imagefiles import open_image
 from models.inference import embed_pixels, for_inference
-from models.preprocess import to_pixels
 
 logger = logging.getLogger(__name__)
 
@@ -170,29 +166,7 @@ def _embedded_batches(
 
 def _decode_batch(batch: dict, encoder_config: EncoderConfig) -> dict:
     """Read each file once: SHA-256 of its bytes, and its pixels at the model's input size."""
-    size, channels = encoder_config.image_size, encoder_config.in_channels
-    count = len(batch["path"])
-    pixels = np.zeros((count, size, size, channels), dtype=np.uint8)
-    digests, failures = [], []
-    for row, path in enumerate(batch["path"]):
-        try:
-            data = Path(path).read_bytes()
-        except OSError as error:
-            digests.append("")
-            failures.append(f"could not read: {error.strerror}")
-            continue
-        digests.append(hashlib.sha256(data).hexdigest())
-        try:
-            pixels[row] = to_pixels(open_image(io.BytesIO(data)), encoder_config)
-            failures.append("")
-        except Exception as error:  # any decoder failure is a per-file problem
-            failures.append(describe_decode_error(error))
-    return {
-        "position": batch["position"],
-        "sha256": np.array(digests, dtype=object),
-        "failure": np.array(failures, dtype=object),
-        "pixels": pixels,
-    }
+    return {"position": batch["position"], **read_files(list(batch["path"]), encoder_config)}
 
 
 class _EmbeddingActor:
@@ -207,7 +181,7 @@ class _EmbeddingActor:
         self.keep = keep
 
     def __call__(self, batch: dict) -> dict:
-        ok = batch["failure"] == ""
+        ok = batch["decoded"]
         vectors = np.zeros((len(ok), self.keep), dtype=np.float32)
         if ok.any():
             vectors[ok] = embed_pixels(self.encoder, batch["pixels"][ok], keep=self.keep)

@@ -169,3 +169,20 @@ def test_auto_on_a_small_gallery_is_exact(gallery, tmp_path):
         "params": {},
         "recall_at_10": 1.0,
     }
+
+
+def test_each_file_is_hashed_and_decoded_from_one_read(gallery, tmp_path):
+    import hashlib
+
+    from indexer.gallery import read_files
+    from models.config import EncoderConfig
+
+    good = gallery / "odd/cmyk.jpg"
+    digest = hashlib.sha256(good.read_bytes()).hexdigest()
+    paths = [str(good), str(tmp_path / "vanished.png"), str(good)]
+    read = read_files(paths, EncoderConfig(), unchanged=["", "", digest])
+    assert list(read["sha256"]) == [digest, "", digest]
+    assert read["failure"][0] == "" and read["failure"][2] == ""
+    assert read["failure"][1].startswith("could not read: No such file")
+    assert list(read["decoded"]) == [True, False, False]  # unchanged bytes are not decoded
+    assert read["pixels"][0].any() and not read["pixels"][2].any()
