@@ -16,10 +16,13 @@ from typing import Annotated
 
 import httpx
 import uvicorn
-from fastapi import FastAPI, File, Header, HTTPException, Query, UploadFile
+from fastapi import FastAPI, Header, HTTPException, Query
 from fastapi.responses import JSONResponse
 
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+from service.deps import get_settings
+from service.schemas import ShardedSearchResponse
+from service.settings import Settings
+from service.upload import UploadDep
 
 
 def merge_answers(answers: list[dict], top_k: int) -> list[dict]:
@@ -29,8 +32,11 @@ def merge_answers(answers: list[dict], top_k: int) -> list[dict]:
     return [{**result, "rank": rank} for rank, result in enumerate(results[:top_k], start=1)]
 
 
-def create_fanout_app(shards: list[str], *, timeout: float = 30.0) -> FastAPI:
-    """The fan-out API over the services at `shards` (base URLs)."""
+def create_fanout_app(
+    shards: list[str], *, timeout: float = 30.0, settings: Settings | None = None
+) -> FastAPI:
+    """The fan-out API over the services at `shards` (base URLs); upload limit from `settings`
+    (default: flags and environment, as the service reads them)."""
     if not shards:
         raise ValueError("give at least one --shard URL")
 
@@ -41,6 +47,8 @@ def create_fanout_app(shards: list[str], *, timeout: float = 30.0) -> FastAPI:
             yield
 
     app = FastAPI(title="triCL image retrieval: fan-out over shards", lifespan=lifespan)
+    if settings is not None:
+        app.dependency_overrides[get_settings] = lambda: settings
 
     async def ask_all(method: str, path: str, **request) -> list[httpx.Response]:
         client: httpx.AsyncClient = app.state.client
@@ -51,23 +59,16 @@ def create_fanout_app(shards: list[str], *, timeout: float = 30.0) -> FastAPI:
         except httpx.HTTPError as error:
             raise HTTPException(502, f"a shard did not answer: {error!r}") from None
 
-    @app.post("/search")
+    @app.post("/search", response_model=ShardedSearchResponse)
     async def search(
-        file: Annotated[UploadFile | None, File(description="the query image")] = None,
+        data: UploadDep,
         k_features: Annotated[int | None, Query(ge=1)] = None,
         top_k: Annotated[int, Query(ge=1)] = 10,
         x_api_key: Annotated[str | None, Header()] = None,
-    ) -> dict:
+    ) -> ShardedSearchResponse | JSONResponse:
         """POST /search of the service, answered over every shard (the API key passed on)."""
-        if file is None:
-            raise HTTPException(
-                422, "missing form field 'file': send the query image as multipart/form-data"
-            )
-        data = await file.read(MAX_UPLOAD_BYTES + 1)
-        if len(data) > MAX_UPLOAD_BYTES:
-            raise HTTPException(413, f"the upload is larger than {MAX_UPLOAD_BYTES:,} bytes")
         params = {"top_k": top_k} | ({"k_features": k_features} if k_features else {})
-        upload = {"file": (file.filename or "query", data, file.content_type)}
+        upload = {"file": ("query", data)}
         headers = {"X-API-Key": x_api_key} if x_api_key else {}
         responses = await ask_all("POST", "/search", params=params, files=upload, headers=headers)
         for response in responses:  # a bad query is bad on every shard: pass its reason on
@@ -75,13 +76,14 @@ def create_fanout_app(shards: list[str], *, timeout: float = 30.0) -> FastAPI:
                 status = response.status_code if response.status_code < 500 else 502
                 return JSONResponse(response.json(), status_code=status)
         answers = [response.json() for response in responses]
-        return {
-            "k_features": answers[0]["k_features"],
-            "top_k": top_k,
-            "exact": all(answer["exact"] for answer in answers),
-            "shards": len(answers),
-            "results": merge_answers(answers, top_k),
-        }
+        return ShardedSearchResponse(
+            k_features=answers[0]["k_features"],
+            top_k=top_k,
+            exact=all(answer["exact"] for answer in answers),
+            index_version=",".join(answer["index_version"] for answer in answers),
+            shards=len(answers),
+            results=merge_answers(answers, top_k),
+        )
 
     @app.get("/health")
     async def health() -> JSONResponse:
@@ -103,24 +105,27 @@ def create_fanout_app(shards: list[str], *, timeout: float = 30.0) -> FastAPI:
     return app
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(defaults: Settings) -> argparse.ArgumentParser:
+    """Host and port default to the service's settings (TRICL_HOST, TRICL_PORT)."""
     parser = argparse.ArgumentParser(prog="python -m service.fanout", description=__doc__)
     parser.add_argument(
         "--shard", action="append", required=True, help="base URL of a shard's service"
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--host", default=defaults.host)
+    parser.add_argument("--port", type=int, default=defaults.port)
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a shard")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    defaults = Settings()
+    args = build_parser(defaults).parse_args(argv)
     shards = [url.rstrip("/") for url in args.shard]
+    settings = defaults.model_copy(update={"host": args.host, "port": args.port})
     uvicorn.run(
-        create_fanout_app(shards, timeout=args.timeout),
-        host=args.host,
-        port=args.port,
+        create_fanout_app(shards, timeout=args.timeout, settings=settings),
+        host=settings.host,
+        port=settings.port,
         access_log=False,
     )
     return 0

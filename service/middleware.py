@@ -5,6 +5,7 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.metrics import ServiceMetrics
+from service.upload import too_large
 
 
 class CountRequests:
@@ -93,7 +94,7 @@ class LimitUploadSize:
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps({"detail": f"the upload is larger than {limit:,} bytes"}).encode()
+    body = json.dumps({"detail": too_large(limit)}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": 413, "headers": headers})
     await send({"type": "http.response.body", "body": body})

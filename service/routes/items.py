@@ -5,27 +5,20 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
-from pydantic import BaseModel
 
 from service.deps import SettingsDep, StateDep
 from service.gallery import ItemNotFound
-from service.routes.search import SearchPlan, SearchResponse, build_response, check_budget
+from service.schemas import (
+    FeatureExamples,
+    FeatureValue,
+    SearchResponse,
+    build_response,
+    plan_search,
+)
 from service.security import ApiKey
 
 router = APIRouter(tags=["gallery"], dependencies=[ApiKey])
 THUMBNAIL_SIZES = (16, 512)
-
-
-class FeatureValue(BaseModel):
-    id: str
-    value: float
-
-
-class FeatureExamples(BaseModel):
-    feature: int
-    importance: float
-    highest: list[FeatureValue]
-    lowest: list[FeatureValue]
 
 
 @router.get("/items/{item_id:path}/similar", response_model=SearchResponse)
@@ -37,11 +30,10 @@ def similar(
     top_k: Annotated[int, Query(description="number of neighbours to return")] = 10,
 ) -> SearchResponse:
     """Neighbours of a gallery item, from its stored vector: no upload, no embedding."""
-    k_features = check_budget(k_features, top_k, state.index.keep, settings)
+    plan = plan_search(state.index.keep, settings, k_features=k_features, top_k=top_k)
     row = _row(state, item_id)
-    D, I = state.engine.search(state.index.vectors[row], k_features, top_k)
-    plan = SearchPlan(k_features, top_k, None, 0)
-    return build_response(state, D[0], I[0], plan, state.engine.is_exact(k_features))
+    D, I = state.engine.search(state.index.vectors[row], plan.k_features, plan.top_k)
+    return build_response(state, D[0], I[0], plan, state.engine.is_exact(plan.k_features))
 
 
 @router.get("/items/{item_id:path}", response_class=Response)
