@@ -49,7 +49,7 @@ def running_services(indexes: list[Path], environment: dict[str, str]):
             )
             started.append((process, f"http://127.0.0.1:{port}"))
         for process, url in started:
-            _wait_healthy(process, url)
+            wait_healthy(url, process=process)
         yield [(url, process.pid) for process, url in started]
     finally:
         for process, _ in started:
@@ -58,18 +58,21 @@ def running_services(indexes: list[Path], environment: dict[str, str]):
             process.wait(timeout=30)
 
 
-def _wait_healthy(process: subprocess.Popen, url: str) -> None:
-    deadline = time.monotonic() + 120
+def wait_healthy(
+    url: str, *, process: subprocess.Popen | None = None, timeout: float = 120
+) -> None:
+    """Return once GET {url}/health answers 200; raise if `process` exits or time runs out."""
+    deadline = time.monotonic() + timeout
     while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"the service exited with code {process.returncode}")
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{url} exited with code {process.returncode}")
         try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:
-            raise RuntimeError("the service did not become healthy within 120 s")
+            raise RuntimeError(f"{url}/health did not answer 200 within {timeout:.0f} s")
         time.sleep(0.2)
 
 

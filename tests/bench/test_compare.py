@@ -6,7 +6,7 @@ from bench.evaluate import retrieval_metrics
 from bench.results_page import render_markdown
 from models.config import EncoderConfig
 from models.train import TrainConfig, train
-from tests.conftest import garment, write_idx
+from tests.helpers.images import garment, write_idx
 
 
 def reference_metrics(xq, yq, xb, yb, k):

@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.http import free_port
-from tests.conftest import garment
+from bench.http import free_port, wait_healthy
 from tests.deploy.deployment_files import COMPOSE_FILE, ROOT, SCALE_FILE
 from tests.deploy.image_builds import BUILDS, TAG
+from tests.helpers.images import garment
 
 pytestmark = pytest.mark.container
 
@@ -130,18 +130,6 @@ def api_containers(project: str) -> list[str]:
     return sorted(name for name in names if "_api_" in name)
 
 
-def wait_healthy(url: str, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"{url}/health did not answer within {timeout:.0f} s")
-
-
 def search(url: str, image: Path, k_features: int) -> dict:
     response = httpx.post(
         f"{url}/search",
@@ -160,7 +148,7 @@ def test_index_serve_search_rebuild_and_reload(deployment: dict, measures: dict)
     started = time.monotonic()
     result = deployment["compose"]("up", "-d", "api")
     assert result.returncode == 0, result.stdout + result.stderr
-    wait_healthy(url)
+    wait_healthy(url, timeout=180)
     measures["up_to_healthy_seconds"] = round(time.monotonic() - started, 2)
     (container,) = api_containers(deployment["project"])
     assert podman("healthcheck", "run", container, check=False).returncode == 0
@@ -198,7 +186,7 @@ def test_replicas_behind_the_load_balancer_share_the_index(deployment: dict):
     deployment["compose"]("down")  # the single api gives its port to the load balancer
     result = deployment["compose"]("up", "-d", scaled=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    wait_healthy(url)
+    wait_healthy(url, timeout=180)
     replicas = api_containers(deployment["project"])
     assert len(replicas) == 2
     for replica in replicas:  # both answer before the load balancer's spread is sampled
@@ -206,7 +194,8 @@ def test_replicas_behind_the_load_balancer_share_the_index(deployment: dict):
         while podman("healthcheck", "run", replica, check=False).returncode != 0:
             assert time.monotonic() < deadline, f"{replica} did not become healthy"
             time.sleep(0.5)
-    wait_healthy(url)  # nginx skips a replica for 2 s after it refused a connection at start
+    # nginx skips a replica for 2 s after it refused a connection at start
+    wait_healthy(url, timeout=180)
     served_by = set()
     deadline = time.monotonic() + 10  # longer than nginx skips a replica that refused at start
     while len(served_by) < 2 and time.monotonic() < deadline:

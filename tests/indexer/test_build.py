@@ -11,7 +11,7 @@ from indexer.build import BuildConfig, build_index
 from indexer.demo import write_demo_gallery
 from indexer.index_dir import load_index
 from models.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
-from tests.conftest import BROKEN, garment, write_gallery, write_idx
+from tests.helpers.images import BROKEN, garment, write_gallery, write_idx
 
 
 def test_build_indexes_every_readable_format_and_records_the_broken(gallery, index_dir):

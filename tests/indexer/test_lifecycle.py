@@ -13,7 +13,7 @@ from PIL import Image
 
 from indexer.__main__ import main
 from indexer.index_dir import load_index
-from tests.conftest import garment
+from tests.helpers.images import garment
 
 
 def write(root, relative, seed):

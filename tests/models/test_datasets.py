@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from models.datasets import load_fashion_mnist, read_idx
-from tests.conftest import write_idx
+from tests.helpers.images import write_idx
 
 
 def test_read_idx_round_trips_images_and_labels(tmp_path):

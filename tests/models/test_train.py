@@ -13,7 +13,7 @@ from models.augment import augment
 from models.checkpoint import CONFIG_FILE, DEFAULT_CHECKPOINT, WEIGHTS_FILE, load_checkpoint
 from models.config import EncoderConfig
 from models.train import TrainConfig, train
-from tests.conftest import garment
+from tests.helpers.images import garment
 
 
 def make_folder(root, count=24):

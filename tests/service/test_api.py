@@ -14,7 +14,7 @@ from models.preprocess import to_pixels
 from models.vectors import unit_rows
 from service.app import create_app
 from service.settings import Settings
-from tests.conftest import garment, png_bytes
+from tests.helpers.images import garment, png_bytes
 
 
 @pytest.fixture(scope="module")
@@ -65,52 +65,6 @@ def test_ranking_equals_brute_force_on_vectors_npy(client, index_dir, gallery, k
         [r["score"] for r in body["results"]], np.sort(scores)[::-1], atol=1e-4
     )
     np.testing.assert_allclose(scores[returned], np.sort(scores)[::-1], atol=1e-4)
-
-
-@pytest.mark.parametrize(
-    ("params", "detail"),
-    [
-        ({"k_features": 0}, "k_features must be an integer from 1 to 32, got 0"),
-        ({"k_features": -1}, "k_features must be an integer from 1 to 32, got -1"),
-        ({"k_features": 33}, "k_features must be an integer from 1 to 32, got 33"),
-        ({"k_features": 10**30}, f"k_features must be an integer from 1 to 32, got {10**30}"),
-        ({"k_features": "1.5"}, "k_features: Input should be a valid integer"),
-        ({"k_features": "abc"}, "k_features: Input should be a valid integer"),
-        ({"top_k": 0}, "top_k must be an integer from 1 to 1000, got 0"),
-        ({"top_k": 1001}, "top_k must be an integer from 1 to 1000, got 1001"),
-        (
-            {"k_features": 8, "rerank_features": 8},
-            "rerank_features must be an integer above k_features (8) and at most 32, got 8",
-        ),
-        (
-            {"k_features": 8, "rerank_features": 33},
-            "rerank_features must be an integer above k_features (8) and at most 32, got 33",
-        ),
-        (
-            {"k_features": 8, "rerank_features": 32, "shortlist": 5},
-            "shortlist must be an integer from top_k (10) to 10000, got 5",
-        ),
-    ],
-)
-def test_bad_parameters_get_422_with_a_sentence(client, params, detail):
-    response = upload(client, png_bytes(garment(1)), **params)
-    assert response.status_code == 422
-    assert response.json()["detail"].startswith(detail)
-
-
-@pytest.mark.parametrize(
-    ("data", "status", "detail"),
-    [
-        (b"", 400, "the uploaded file is empty"),
-        (b"plain text pretending to be a PNG", 400, "not an image in a supported format"),
-        (png_bytes(garment(2))[:-30], 400, "corrupt or truncated"),
-        (b"\xff\xd8\xff\xe0" + b"\x00" * 100, 400, "not an image in a supported format"),
-    ],
-)
-def test_bad_images_get_4xx_with_a_sentence(client, data, status, detail):
-    response = upload(client, data)
-    assert response.status_code == status
-    assert detail in response.json()["detail"]
 
 
 def test_missing_file_and_wrong_content_type(client):

@@ -5,7 +5,7 @@ from PIL import Image
 
 from models.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from service.embedding import QueryEmbedder
-from tests.conftest import garment
+from tests.helpers.images import garment
 
 
 def test_concurrent_queries_share_forward_passes_and_get_their_own_vectors():

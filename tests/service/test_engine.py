@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from indexer.index_dir import load_index, write_index
-from indexer.retrieval import build_structure, choose_index_type, recall_at_10
+from indexer.retrieval import build_structure, recall_at_10
 from models.checkpoint import DEFAULT_CHECKPOINT
 from models.vectors import unit_rows
 from service.engine import SearchEngine, ladder_budgets
@@ -126,9 +126,3 @@ def test_an_approximate_structure_serves_its_budget_and_reports_recall(
     # Budgets without an approximate structure stay exact.
     D, _ = engine.search(xq[:5], 16, 10)
     np.testing.assert_allclose(D, brute_force(xq[:5], xb, 16, 10)[0], atol=1e-5)
-
-
-def test_auto_picks_flat_for_small_galleries_then_ivf_then_ivfpq():
-    assert choose_index_type(50_000, 16, 1 << 30) == "flat"
-    assert choose_index_type(1_000_000, 16, 1 << 30) == "ivf"
-    assert choose_index_type(100_000_000, 16, 1 << 30) == "ivfpq"

@@ -3,13 +3,12 @@
 
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from bench.http import free_port, running_services
+from bench.http import free_port, running_services, wait_healthy
 from indexer.index_dir import load_index
 from indexer.shards import load_shards, merge_shards, split_index
 from service.fanout import create_fanout_app, merge_answers
@@ -70,15 +69,7 @@ def fanout(shards, index_dir):
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "the fan-out did not come up"
-                time.sleep(0.2)
+            wait_healthy(url, process=process, timeout=60)
             yield url, shard_urls
         finally:
             process.terminate()

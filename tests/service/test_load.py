@@ -11,7 +11,7 @@ from PIL import Image
 from bench.http import WRK_SCRIPT, resident_mib, running_service
 from indexer.build import BuildConfig, build_index
 from models.checkpoint import DEFAULT_CHECKPOINT
-from tests.conftest import garment, png_bytes
+from tests.helpers.images import garment, png_bytes
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 

@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.settings import Settings
-from tests.conftest import garment, png_bytes
+from tests.helpers.images import garment, png_bytes
 
 
 @pytest.fixture(scope="module")

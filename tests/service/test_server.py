@@ -5,7 +5,7 @@ import sys
 
 import httpx
 
-from tests.conftest import garment, png_bytes
+from tests.helpers.images import garment, png_bytes
 
 
 def test_search_over_http(live_server):
