@@ -20,36 +20,50 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m indexer", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    build = commands.add_parser("build", help="embed a gallery and write an index directory")
-    build.add_argument("--gallery", type=Path, required=True, help="folder of images (recursive)")
+    # Options both builds and updates take; defaults are BuildConfig's.
+    embedding = argparse.ArgumentParser(add_help=False)
+    embedding.add_argument(
+        "--gallery", type=Path, required=True, help="folder of images (recursive)"
+    )
+    embedding.add_argument("--batch-size", type=int, default=BuildConfig.batch_size)
+    embedding.add_argument("--device", choices=["auto", "cpu", "cuda"], default=BuildConfig.device)
+    embedding.add_argument(
+        "--workers", type=int, default=BuildConfig.workers, help="processes that decode images"
+    )
+
+    build = commands.add_parser(
+        "build", parents=[embedding], help="embed a gallery and write an index directory"
+    )
     build.add_argument(
         "--model", type=Path, default=DEFAULT_CHECKPOINT, help="checkpoint directory"
     )
-    build.add_argument("--keep", type=int, default=64, help="importance-ordered dimensions to keep")
-    build.add_argument("--out", type=Path, default=Path("index"), help="index directory to write")
-    build.add_argument("--batch-size", type=int, default=256)
-    build.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     build.add_argument(
-        "--workers", type=int, default=2, help="DataLoader processes that decode images"
+        "--keep", type=int, default=BuildConfig.keep, help="importance-ordered dimensions to keep"
     )
-
+    build.add_argument("--out", type=Path, default=Path("index"), help="index directory to write")
     build.add_argument(
         "--index-type",
         choices=INDEX_TYPES,
-        default="flat",
+        default=BuildConfig.index_type,
         help="search structure: exact flat, approximate ivf/hnsw/ivfpq, or auto by size and memory",
     )
     build.add_argument(
         "--index-features",
         type=int,
-        default=16,
+        default=BuildConfig.index_features,
         help="budget an approximate structure serves; other budgets stay exact (flat)",
     )
     build.add_argument(
         "--target-recall",
         type=float,
-        default=0.95,
+        default=BuildConfig.target_recall,
         help="approximate types are tuned until recall@10 against exact reaches this",
+    )
+    build.add_argument(
+        "--memory-budget-mb",
+        type=int,
+        default=BuildConfig.memory_budget_bytes >> 20,
+        help="auto picks IVF-PQ when full vectors at the budget would not fit in this",
     )
     build.add_argument(
         "--engine",
@@ -57,45 +71,31 @@ def build_parser() -> argparse.ArgumentParser:
         default="local",
         help="local: this process and its decoding workers; ray: a Ray cluster (the ray extra)",
     )
-    build.add_argument(
-        "--address", help="--engine ray: cluster to join (auto, ray://host:10001); default local"
+    ray = build.add_argument_group("distributed build (--engine ray)")
+    ray.add_argument("--address", help="cluster to join (auto, ray://host:10001); default local")
+    ray.add_argument(
+        "--actors", type=int, help="model actors (default one per GPU, else one per CPU)"
     )
-    build.add_argument(
-        "--actors",
-        type=int,
-        help="--engine ray: model actors (default one per GPU, else one per CPU)",
+    ray.add_argument(
+        "--shard-size", type=int, default=DEFAULT_SHARD_SIZE, help="files per index shard"
     )
-    build.add_argument(
-        "--shard-size",
-        type=int,
-        default=DEFAULT_SHARD_SIZE,
-        help="--engine ray: files per index shard",
-    )
-    build.add_argument(
+    ray.add_argument(
         "--keep-shards",
         action="store_true",
-        help="--engine ray: keep the shard directories in OUT.shards/ after merging them",
+        help="keep the shard directories in OUT.shards/ after merging them",
     )
-    build.add_argument(
+    ray.add_argument(
         "--no-merge",
         action="store_true",
-        help="--engine ray: only write the shards (OUT.shards/), to be served as shards",
-    )
-    build.add_argument(
-        "--memory-budget-mb",
-        type=int,
-        default=4096,
-        help="auto picks IVF-PQ when full vectors at the budget would not fit in this",
+        help="only write the shards (OUT.shards/), to be served as shards",
     )
 
     update = commands.add_parser(
-        "update", help="re-embed only new or changed gallery files, drop deleted ones"
+        "update",
+        parents=[embedding],
+        help="re-embed only new or changed gallery files, drop deleted ones",
     )
-    update.add_argument("--gallery", type=Path, required=True, help="folder of images (recursive)")
     update.add_argument("--out", type=Path, default=Path("index"), help="index directory to update")
-    update.add_argument("--batch-size", type=int, default=256)
-    update.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    update.add_argument("--workers", type=int, default=2)
 
     split = commands.add_parser(
         "split", help="cut an index into shards, each a complete index (one per machine)"
