@@ -212,6 +212,13 @@ def test_build_args_and_copied_files_exist():
     assert installed, "the project itself is installed"
 
 
+def test_the_service_image_carries_no_research_code():
+    copied = {copy.split()[0] for keyword, copy in dockerfile_instructions(DOCKERFILE)}
+    assert "bench" not in copied
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert not any(dependency.startswith("matplotlib") for dependency in dependencies)
+
+
 def test_hadolint_finds_nothing():
     hadolint = Path(sys.executable).with_name("hadolint")
     result = subprocess.run(
