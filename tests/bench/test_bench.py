@@ -1,6 +1,10 @@
 import json
 
+import pytest
+
 from bench.__main__ import main
+
+pytestmark = pytest.mark.slow  # the benchmarks end to end, with Ray
 
 
 def test_the_benchmark_runs_end_to_end_at_a_tiny_size(gallery, tmp_path, capsys):

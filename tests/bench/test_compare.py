@@ -61,6 +61,7 @@ def test_pca_basis_is_orthonormal_and_sorted_by_variance():
     assert abs(axes[1, 0]) > 0.99  # the widest column comes first
 
 
+@pytest.mark.slow
 def test_compare_end_to_end_on_a_tiny_dataset_after_one_epoch(tmp_path, monkeypatch):
     data = tmp_path / "fashion"
     data.mkdir()

@@ -88,6 +88,7 @@ def test_perturb_keeps_the_canvas_and_changes_the_pixels(gallery_set):
     assert not np.array_equal(np.asarray(bad), np.asarray(image.convert("RGBA")))
 
 
+@pytest.mark.slow
 def test_quality_command_measures_pixels_and_a_trained_model(gallery_set, tmp_path, capsys):
     model = tmp_path / "model"
     assert models_main(["train", "--data", str(gallery_set / "gallery"), "--out", str(model),

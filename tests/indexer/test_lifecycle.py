@@ -68,6 +68,7 @@ def test_update_needs_an_index_to_update(tmp_path, capsys):
     assert code == 2 and "is not an index directory" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["build", "update"])
 def test_killing_a_build_at_any_moment_leaves_a_loadable_index(built, tmp_path, command):
     gallery, out = built

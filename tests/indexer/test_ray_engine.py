@@ -9,6 +9,8 @@ from indexer.index_dir import load_index
 from indexer.shards import load_shards, merge_shards
 from models.checkpoint import DEFAULT_CHECKPOINT
 
+pytestmark = pytest.mark.slow  # a local Ray cluster
+
 
 @pytest.fixture(scope="module")
 def both_builds(gallery, tmp_path_factory, local_ray):

@@ -6,6 +6,8 @@ from bench.http import free_port, running_service
 from service.control import main
 from service.settings import Settings
 
+pytestmark = pytest.mark.slow  # real services started and stopped
+
 
 def test_health_is_zero_only_while_the_service_answers(live_server, monkeypatch, capsys):
     monkeypatch.setenv("TRICL_PORT", live_server.rsplit(":", 1)[1])

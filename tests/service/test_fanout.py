@@ -13,6 +13,8 @@ from indexer.index_dir import load_index
 from indexer.shards import load_shards, merge_shards, split_index
 from service.fanout import create_fanout_app, merge_answers
 
+pytestmark = pytest.mark.slow  # four real services
+
 
 @pytest.fixture(scope="module")
 def shards(index_dir, tmp_path_factory):

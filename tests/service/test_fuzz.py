@@ -1,7 +1,10 @@
 """Property-based fuzzing of every operation in /openapi.json against a real server: no 5xx."""
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+
+pytestmark = pytest.mark.slow  # generated requests against a real service
 
 
 def test_no_generated_request_makes_the_server_fail(live_server):

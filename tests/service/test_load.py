@@ -6,12 +6,15 @@ import threading
 from pathlib import Path
 
 import httpx
+import pytest
 from PIL import Image
 
 from bench.http import WRK_SCRIPT, resident_mib, running_service
 from indexer.build import BuildConfig, build_index
 from models.checkpoint import DEFAULT_CHECKPOINT
 from tests.helpers.images import garment, png_bytes
+
+pytestmark = pytest.mark.slow  # a minute of 32-way load, a reload under load
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 

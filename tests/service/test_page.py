@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
+pytestmark = pytest.mark.slow  # a headless browser
+
 CHROMIUM = "/usr/bin/chromium"  # installed by scripts/bootstrap.sh; never a downloaded browser
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 

@@ -75,6 +75,7 @@ def test_an_unexpected_error_is_a_generic_500_without_paths(index_dir, monkeypat
         assert str(index_dir) not in response.text and "Traceback" not in response.text
 
 
+@pytest.mark.slow
 def test_a_corrupt_index_stops_the_service_with_one_line(index_dir, tmp_path):
     import shutil
 

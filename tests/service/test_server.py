@@ -4,8 +4,11 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 
 from tests.helpers.images import garment, png_bytes
+
+pytestmark = pytest.mark.slow  # `python -m service` in its own process
 
 
 def test_search_over_http(live_server):
