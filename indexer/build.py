@@ -1,9 +1,13 @@
 """Building an index: walk the gallery, embed in batches, keep the top dimensions, write."""
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,15 +20,18 @@ from indexer.gallery import GalleryFiles, ReadBatch
 from indexer.index_dir import (
     LoadedIndex,
     check_replaceable,
+    file_sha256,
     load_index,
     write_index,
 )
 from indexer.retrieval import INDEX_TYPES, BuiltStructure, build_structure, choose_index_type
-from models.checkpoint import CONFIG_FILE, load_checkpoint
+from models.checkpoint import load_checkpoint
+from models.config import CONFIG_FILE, ONNX_FILE
 from models.device import resolve_device
 from models.encoder import Encoder
 from models.imagefiles import list_image_files
 from models.inference import embed_pixels, for_inference
+from models.onnx_export import export_onnx
 from models.vectors import unit_rows
 
 logger = logging.getLogger(__name__)
@@ -70,6 +77,13 @@ def build_index(config: BuildConfig, *, previous: LoadedIndex | None = None) -> 
     are embedded, and items whose files are gone are dropped.
     """
     encoder, model_config = check_build(config)
+    with model_with_onnx(config.model, encoder) as model:
+        return _build(dataclasses.replace(config, model=model), encoder, model_config, previous)
+
+
+def _build(
+    config: BuildConfig, encoder: Encoder, model_config: dict, previous: LoadedIndex | None
+) -> BuildSummary:
     files, relative, skipped = gallery_files(config.gallery)
     before = _previous_rows(previous)
     unchanged = [before.get(item, ("", -1))[0] for item in relative]
@@ -133,6 +147,21 @@ def check_build(config: BuildConfig) -> tuple[Encoder, dict]:
     return encoder, model_config
 
 
+@contextlib.contextmanager
+def model_with_onnx(model: Path, encoder: Encoder) -> Iterator[Path]:
+    """The checkpoint directory with the ONNX file the service embeds queries with: `model`
+    itself when it has one, else a temporary copy with one exported (a few seconds)."""
+    if (model / ONNX_FILE).is_file():
+        yield model
+        return
+    with tempfile.TemporaryDirectory(prefix="tricl-model-") as work:
+        copy = Path(work) / "model"
+        shutil.copytree(model, copy)
+        logger.info("%s has no %s: exporting the encoder to ONNX", model, ONNX_FILE)
+        export_onnx(encoder, copy / ONNX_FILE)
+        yield copy
+
+
 def gallery_files(gallery: Path) -> tuple[list[Path], list[str], list[dict]]:
     """The image files to index, their ids, and the files left out with reasons."""
     files = list_image_files(gallery)
@@ -154,6 +183,7 @@ def build_manifest(
             "id": model_config["id"],
             "weights_sha256": model_config["weights_sha256"],
             "config_sha256": hashlib.sha256((config.model / CONFIG_FILE).read_bytes()).hexdigest(),
+            "onnx_sha256": file_sha256(config.model / ONNX_FILE),
             "loss": model_config["training"].get("loss"),
             "embedding_dim": len(importance),
         },

@@ -9,6 +9,7 @@ a local build; `keep_shards` leaves them beside it (`<out>.shards/`), and `merge
 writes them, for a gallery served as shards that no one machine could hold merged.
 """
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -25,6 +26,7 @@ from indexer.build import (
     build_manifest,
     check_build,
     gallery_files,
+    model_with_onnx,
     write_built_index,
 )
 from indexer.gallery import read_files
@@ -57,11 +59,34 @@ def build_index_ray(
         keep_shards: keep the shard directories in `<out>.shards/` after merging.
         merge: merge the shards into `config.out`; without, only `<out>.shards/` is written.
     """
-    import ray
 
     encoder, model_config = check_build(config)
     if shard_size < 1:
         raise ValueError(f"--shard-size must be at least 1, got {shard_size}")
+    with model_with_onnx(config.model, encoder) as model:
+        # The actors load the checkpoint the user named (a path every node sees); the index
+        # gets the copy with the ONNX file.
+        return _build_on_ray(
+            dataclasses.replace(config, model=model), encoder, model_config,
+            checkpoint=config.model, address=address, actors=actors, shard_size=shard_size,
+            keep_shards=keep_shards, merge=merge,
+        )  # fmt: skip
+
+
+def _build_on_ray(
+    config: BuildConfig,
+    encoder,
+    model_config: dict,
+    *,
+    checkpoint: Path,
+    address: str | None,
+    actors: int | None,
+    shard_size: int,
+    keep_shards: bool,
+    merge: bool,
+) -> BuildSummary:
+    import ray
+
     files, relative, skipped = gallery_files(config.gallery)
     if not ray.is_initialized():
         if address not in (None, "auto"):
@@ -79,7 +104,7 @@ def build_index_ray(
     shards_root = config.out.resolve().with_name(config.out.name + ".shards")
     shutil.rmtree(shards_root, ignore_errors=True)
     started = time.perf_counter()
-    batches = _embedded_batches(files, encoder.config, config, actors=actors, gpus=gpus)
+    batches = _embedded_batches(files, encoder.config, config, checkpoint, actors=actors, gpus=gpus)
     writer = _ShardWriter(shards_root, config, model_config, relative, shard_size)
     for batch in batches:
         writer.add(batch)
@@ -132,7 +157,13 @@ def _check_reachable(address: str) -> None:
 
 
 def _embedded_batches(
-    files: list[Path], encoder_config: EncoderConfig, config: BuildConfig, *, actors: int, gpus: int
+    files: list[Path],
+    encoder_config: EncoderConfig,
+    config: BuildConfig,
+    checkpoint: Path,
+    *,
+    actors: int,
+    gpus: int,
 ):
     """Stream of numpy batches {position, sha256, failure, vector}, in no particular order."""
     import ray
@@ -151,7 +182,7 @@ def _embedded_batches(
     embedded = decoded.map_batches(
         _EmbeddingActor,
         fn_constructor_kwargs={
-            "model": str(config.model),
+            "model": str(checkpoint),
             "keep": config.keep,
             "device": "cuda" if gpus else "cpu",
         },

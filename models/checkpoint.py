@@ -10,11 +10,10 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
-from models.config import EncoderConfig
+from models.config import CONFIG_FILE, ONNX_FILE, EncoderConfig
 from models.encoder import Encoder
 
 WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
 CHECKPOINT_FORMAT = 1
 DEFAULT_CHECKPOINT = Path(__file__).parent / "default"
 
@@ -22,6 +21,7 @@ DEFAULT_CHECKPOINT = Path(__file__).parent / "default"
 def save_checkpoint(encoder: Encoder, out: Path, *, training: dict) -> dict:
     """Write weights and config.json into `out` (created); returns the config written."""
     out.mkdir(parents=True, exist_ok=True)
+    (out / ONNX_FILE).unlink(missing_ok=True)  # exported from other weights: the indexer re-exports
     state = {
         name: tensor.detach().cpu().contiguous() for name, tensor in encoder.state_dict().items()
     }

@@ -1,6 +1,12 @@
 """Architecture of an encoder: everything needed to rebuild it from a checkpoint."""
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
+
+CONFIG_FILE = "config.json"
+# The encoder exported for ONNX Runtime (models/onnx_export.py), beside its weights.
+ONNX_FILE = "model.onnx"
 
 
 @dataclass(frozen=True)
@@ -47,3 +53,14 @@ class EncoderConfig:
             if name in known:
                 known[name] = tuple(known[name])
         return cls(**known)
+
+
+def read_config(checkpoint: Path) -> dict:
+    """A checkpoint's config.json (model id, encoder shape, importance), without torch."""
+    path = checkpoint / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{checkpoint} is not a model checkpoint: no {CONFIG_FILE} in it")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from error

@@ -8,6 +8,15 @@ from models.backbone import ResidualCNN
 from models.config import EncoderConfig
 
 
+def normalize(pixels: torch.Tensor, config: EncoderConfig) -> torch.Tensor:
+    """uint8 or [0, 1] float pixels BxCxHxW -> normalised float input of the encoder."""
+    if pixels.dtype == torch.uint8:
+        pixels = pixels.float() / 255.0
+    mean = torch.tensor(config.mean, device=pixels.device).view(1, -1, 1, 1)
+    std = torch.tensor(config.std, device=pixels.device).view(1, -1, 1, 1)
+    return (pixels - mean) / std
+
+
 class Encoder(nn.Module):
     """Maps images to D-dimensional embeddings whose dimensions carry a learned importance.
 

@@ -9,8 +9,7 @@ import contextlib
 import numpy as np
 import torch
 
-from models.encoder import Encoder
-from models.preprocess import normalize
+from models.encoder import Encoder, normalize
 
 
 def for_inference(encoder: Encoder, device: torch.device | str = "cpu") -> Encoder:
@@ -62,3 +61,15 @@ def embed_pixels(
     if not chunks:
         return np.empty((0, keep), dtype=np.float32)
     return np.concatenate(chunks).astype(np.float32, copy=False)
+
+
+class TorchEncoder:
+    """`embed_pixels` behind the interface of `models.onnx_encoder.OnnxEncoder`: the fallback
+    for an index whose model has no ONNX file."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.encoder = for_inference(encoder)
+        self.config = encoder.config
+
+    def embed(self, pixels: np.ndarray, *, keep: int | None = None) -> np.ndarray:
+        return embed_pixels(self.encoder, pixels, keep=keep)

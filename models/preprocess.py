@@ -1,11 +1,11 @@
-"""The one preprocessing path from a decoded image to the encoder's input.
+"""The one preprocessing path from a decoded image to the encoder's input pixels.
 
-Training, the indexer and the service all go through these functions, so a query is
-transformed exactly like the gallery and the training data were.
+Training, the indexer and the service all go through `to_pixels`, so a query is transformed
+exactly like the gallery and the training data were. Only numpy and Pillow: the service's
+query path runs without torch.
 """
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps
 
 from models.config import EncoderConfig
@@ -28,15 +28,6 @@ def to_pixels(image: Image.Image, config: EncoderConfig) -> np.ndarray:
         image = ImageOps.pad(image, (size, size), method=Image.Resampling.BILINEAR, color=0)
     pixels = np.array(image, dtype=np.uint8)  # a writable copy, so torch can share it
     return pixels[:, :, None] if pixels.ndim == 2 else pixels
-
-
-def normalize(pixels: torch.Tensor, config: EncoderConfig) -> torch.Tensor:
-    """uint8 or [0, 1] float pixels BxCxHxW -> normalised float input of the encoder."""
-    if pixels.dtype == torch.uint8:
-        pixels = pixels.float() / 255.0
-    mean = torch.tensor(config.mean, device=pixels.device).view(1, -1, 1, 1)
-    std = torch.tensor(config.std, device=pixels.device).view(1, -1, 1, 1)
-    return (pixels - mean) / std
 
 
 def _to_8bit_colour(image: Image.Image) -> Image.Image:

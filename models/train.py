@@ -20,9 +20,8 @@ from models.checkpoint import save_checkpoint
 from models.config import EncoderConfig
 from models.datasets import channel_statistics, load_training_pixels
 from models.device import resolve_device
-from models.encoder import Encoder
+from models.encoder import Encoder, normalize
 from models.losses import make_loss
-from models.preprocess import normalize
 from models.resume import load_resume_state, save_resume_state
 
 logger = logging.getLogger(__name__)

@@ -1,11 +1,9 @@
 """The FastAPI application: loads the index in its lifespan and mounts the routers."""
 
 import logging
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import torch
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -35,7 +33,6 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         active = settings or get_settings()
-        torch.set_num_threads(len(os.sched_getaffinity(0)))
         loaded = state or load_state(active, on_batch=metrics.embed_batch.observe)
         if state is not None:
             loaded.embedder.on_batch = metrics.embed_batch.observe

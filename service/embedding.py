@@ -12,13 +12,22 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Protocol
 
 import numpy as np
 from PIL import Image
 
-from models.encoder import Encoder
-from models.inference import embed_pixels, for_inference
+from models.config import EncoderConfig
 from models.preprocess import to_pixels
+
+
+class PixelEncoder(Protocol):
+    """What embeds the queries: `models.onnx_encoder.OnnxEncoder`, or the torch fallback
+    `models.inference.TorchEncoder` for an index without an ONNX file."""
+
+    config: EncoderConfig
+
+    def embed(self, pixels: np.ndarray, *, keep: int | None = None) -> np.ndarray: ...
 
 
 class _Slot:
@@ -38,14 +47,14 @@ class QueryEmbedder:
 
     def __init__(
         self,
-        encoder: Encoder,
+        encoder: PixelEncoder,
         keep: int,
         *,
         max_batch: int = 64,
         max_wait_ms: float = 2.0,
         on_batch: Callable[[int], None] = lambda size: None,
     ) -> None:
-        self.encoder = for_inference(encoder)
+        self.encoder = encoder
         self.keep = keep
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000
@@ -89,7 +98,7 @@ class QueryEmbedder:
         return slot.vector
 
     def _forward(self, pixels: list[np.ndarray]) -> np.ndarray:
-        return embed_pixels(self.encoder, np.stack(pixels), keep=self.keep)
+        return self.encoder.embed(np.stack(pixels), keep=self.keep)
 
     def _run_batch(self) -> None:
         """Called holding the model (`_running`): wait briefly for arrivals, embed, hand out."""

@@ -1,15 +1,20 @@
 """What the service holds in memory once started: the index, its engine and its model."""
 
+import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexer.index_dir import LoadedIndex, load_index
-from models.checkpoint import load_checkpoint
-from service.embedding import QueryEmbedder
+from indexer.index_dir import LoadedIndex, file_sha256, load_index
+from models.config import ONNX_FILE, EncoderConfig, read_config
+from models.onnx_encoder import OnnxEncoder
+from service.embedding import PixelEncoder, QueryEmbedder
 from service.engine import SearchEngine
 from service.gallery import GalleryFiles
 from service.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -26,12 +31,13 @@ def load_state(
 ) -> ServiceState:
     """Load and cross-check the index and the model stored inside it."""
     index = load_index(Path(settings.index))
-    encoder, model_config = load_checkpoint(index.model_dir)
+    model_config = read_config(index.model_dir)
     if model_config["id"] != index.manifest["model"]["id"]:
         raise ValueError(
             f"the index was built with model {index.manifest['model']['id']} "
             f"but holds {model_config['id']}: rebuild the index"
         )
+    encoder = load_query_encoder(index, model_config)
     engine = SearchEngine(index, cache_bytes=settings.budget_cache_bytes)
     embedder = QueryEmbedder(
         encoder,
@@ -44,3 +50,32 @@ def load_state(
     gallery_root = settings.gallery or (Path(indexed_gallery) if indexed_gallery else None)
     gallery = GalleryFiles(gallery_root, index.ids)
     return ServiceState(index, engine, embedder, model_config, gallery)
+
+
+def load_query_encoder(index: LoadedIndex, model_config: dict) -> PixelEncoder:
+    """ONNX Runtime over the index's model.onnx; torch only for an index built before it."""
+    config = EncoderConfig.from_dict(model_config["encoder"])
+    onnx_path = index.model_dir / ONNX_FILE
+    if onnx_path.is_file():
+        expected = index.manifest["model"].get("onnx_sha256")
+        if expected and file_sha256(onnx_path) != expected:
+            raise ValueError(f"{onnx_path} does not match its checksum: the index is corrupt")
+        return OnnxEncoder(onnx_path, config)
+    update = f"python -m indexer update --gallery GALLERY --out {index.path}"
+    try:
+        import torch
+
+        from models.checkpoint import load_checkpoint
+        from models.inference import TorchEncoder
+    except ImportError:
+        raise ValueError(
+            f"{index.path} has no {ONNX_FILE} (it predates ONNX export) and torch is not "
+            f"installed here: add the file with {update}"
+        ) from None
+    logger.warning(
+        "%s has no %s (it predates ONNX export): embedding queries with torch; %s adds it",
+        index.path, ONNX_FILE, update,
+    )  # fmt: skip
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    encoder, _ = load_checkpoint(index.model_dir)
+    return TorchEncoder(encoder)

@@ -4,7 +4,8 @@ import torch
 from PIL import Image
 
 from models.config import EncoderConfig
-from models.preprocess import normalize, to_pixels
+from models.encoder import normalize
+from models.preprocess import to_pixels
 
 GRAY = EncoderConfig()
 RGB = EncoderConfig(in_channels=3, image_size=32, mean=(0.5,) * 3, std=(0.25,) * 3)
