@@ -2,6 +2,7 @@
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import logging
 import shutil
@@ -31,6 +32,7 @@ from models.device import resolve_device
 from models.encoder import Encoder
 from models.imagefiles import list_image_files
 from models.inference import embed_pixels, for_inference
+from models.onnx_encoder import OnnxEncoder
 from models.onnx_export import export_onnx
 from models.vectors import unit_rows
 
@@ -118,6 +120,7 @@ def _build(
             "embedded": embedded,
             "reused": len(reused),
             "device": device.type,
+            "runtime": "onnxruntime" if device.type == "cpu" else "torch",
             "batch_size": config.batch_size,
         },
     )
@@ -307,7 +310,11 @@ def _embed_files(
     Returns numpy arrays by file position: sha256, failure ("" if fine), decoded (embedded
     now; False for unchanged files and failures) and vectors (N x keep, zero where not decoded).
     """
-    encoder = for_inference(encoder, device)
+    # On the CPU the exported graph under ONNX Runtime embeds a batch 1.5-1.9x faster than torch.
+    if device.type == "cpu":
+        embed = OnnxEncoder(config.model / ONNX_FILE, encoder.config).embed
+    else:
+        embed = functools.partial(embed_pixels, for_inference(encoder, device))
     loader = DataLoader(
         GalleryFiles(files, unchanged),
         batch_size=config.batch_size,
@@ -331,7 +338,7 @@ def _embed_files(
             for name in ("sha256", "failure", "decoded"):
                 read[name][positions] = batch[name]
             if decoded.any():
-                vectors = embed_pixels(encoder, batch["pixels"][decoded], keep=config.keep)
+                vectors = embed(batch["pixels"][decoded], keep=config.keep)
                 read["vectors"][positions[decoded]] = vectors
             progress.update(len(positions))
             progress.set_postfix(skipped=failures)

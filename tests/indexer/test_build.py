@@ -40,7 +40,7 @@ def test_vectors_are_the_encoder_embeddings_truncated_to_keep(gallery, index_dir
     row = index.ids.index("odd/cmyk.jpg")
     pixels = to_pixels(open_image(gallery / "odd/cmyk.jpg"), encoder.config)
     expected = embed_pixels(encoder, pixels[None], keep=32)[0]
-    np.testing.assert_allclose(index.vectors[row], expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(index.vectors[row], expected, atol=1e-4)  # ONNX Runtime
 
 
 def test_cli_build_prints_a_summary_and_replaces_an_existing_index(gallery, tmp_path, capsys):

@@ -28,7 +28,8 @@ def test_ray_build_equals_the_single_process_build(both_builds):
     local, distributed, _, summary = both_builds
     assert distributed.ids == local.ids
     assert distributed.hashes == local.hashes
-    np.testing.assert_allclose(distributed.vectors, local.vectors, rtol=0, atol=1e-5)
+    # torch actors against the local build's ONNX Runtime
+    np.testing.assert_allclose(distributed.vectors, local.vectors, rtol=0, atol=1e-4)
     assert distributed.manifest["skipped"] == local.manifest["skipped"]  # the broken files
     assert len(local.manifest["skipped"]) == 2
     assert distributed.manifest["importance"] == local.manifest["importance"]
