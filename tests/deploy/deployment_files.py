@@ -112,9 +112,13 @@ def dockerfile_values(keyword: str, path: Path = DOCKERFILE) -> dict[str, str]:
     return values
 
 
-def dockerfile_exec(keyword: str, path: Path = DOCKERFILE) -> list[str]:
-    """The exec-form command of CMD, or of HEALTHCHECK (after its options)."""
+def dockerfile_exec(keyword: str, stage: str, path: Path = DOCKERFILE) -> list[str]:
+    """The exec-form command of CMD, or of HEALTHCHECK (after its options), in build stage
+    `stage` (FROM ... AS stage)."""
+    current = None
     for instruction, arguments in dockerfile_instructions(path):
-        if instruction == keyword:
+        if instruction == "FROM":
+            current = arguments.split()[-1] if " AS " in arguments.upper() else None
+        elif instruction == keyword and current == stage:
             return json.loads(arguments[arguments.index("[") :])
-    raise LookupError(f"{path} has no {keyword}")
+    raise LookupError(f"{path} has no {keyword} in stage {stage}")

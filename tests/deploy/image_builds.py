@@ -17,7 +17,8 @@ TAG = "test"
 # name -> (Dockerfile, build arguments). An empty TORCH_INDEX_URL lets pip in the build take torch
 # from the machine's own configuration, as scripts/container-engine passes it to builds.
 IMAGES = {
-    "tricl-retrieval": (DOCKERFILE, ("--build-arg", "TORCH_INDEX_URL=")),
+    "tricl-retrieval": (DOCKERFILE, ("--target=indexer", "--build-arg", "TORCH_INDEX_URL=")),
+    "tricl-retrieval-service": (DOCKERFILE, ("--target=service",)),
     "tricl-retrieval-lb": (LB_DOCKERFILE, ()),
 }
 

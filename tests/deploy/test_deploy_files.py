@@ -79,7 +79,8 @@ def mounts(service: dict) -> dict[str, tuple[str, bool]]:
 
 def test_commands_parse_with_the_real_command_lines():
     for name, service in services().items():
-        command = service.get("command") or dockerfile_exec("CMD")
+        stage = service.get("build", {}).get("target", "service")
+        command = service.get("command") or dockerfile_exec("CMD", stage)
         module, arguments = parse_command(command)
         if module == "indexer":
             assert arguments.command == "build", name
@@ -91,11 +92,12 @@ def test_commands_parse_with_the_real_command_lines():
             )
         healthcheck = service.get("healthcheck", {})
         if not healthcheck.get("disable"):
-            test = healthcheck.get("test") or ["CMD", *dockerfile_exec("HEALTHCHECK")]
+            test = healthcheck.get("test") or ["CMD", *dockerfile_exec("HEALTHCHECK", stage)]
             assert test[0] == "CMD"
             parse_command(test[1:])
-    parse_command(dockerfile_exec("CMD"))
-    parse_command(dockerfile_exec("HEALTHCHECK"))
+    for stage in ("service", "indexer"):
+        parse_command(dockerfile_exec("CMD", stage))
+    parse_command(dockerfile_exec("HEALTHCHECK", "service"))
     # The reload command docker/compose.scale.yml gives for each replica.
     reload = re.search(r"exec --index N api (.+)", SCALE_FILE.read_text())[1].split()
     assert parse_command(reload)[1].action == "reload"
@@ -198,7 +200,8 @@ def test_build_args_and_copied_files_exist():
             declared = dockerfile_values("ARG", dockerfile)
             assert set(build.get("args", {})) <= set(declared), name
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert f"torch=={arguments['TORCH_VERSION']}" in pyproject["project"]["dependencies"]
+    indexer_extra = pyproject["project"]["optional-dependencies"]["indexer"]
+    assert f"torch=={arguments['TORCH_VERSION']}" in indexer_extra
     kept = {
         line[1:].rstrip("/") for line in DOCKERIGNORE.read_text().splitlines() if line[:1] == "!"
     }
@@ -216,7 +219,7 @@ def test_the_service_image_carries_no_research_code():
     copied = {copy.split()[0] for keyword, copy in dockerfile_instructions(DOCKERFILE)}
     assert "bench" not in copied
     dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert not any(dependency.startswith("matplotlib") for dependency in dependencies)
+    assert not any(d.startswith(("matplotlib", "torch")) for d in dependencies)
 
 
 def test_hadolint_finds_nothing():
