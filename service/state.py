@@ -6,11 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from indexer.index_dir import LoadedIndex, file_sha256, load_index
 from models.config import ONNX_FILE, EncoderConfig, read_config
 from models.onnx_encoder import OnnxEncoder
 from service.embedding import PixelEncoder, QueryEmbedder
-from service.engine import SearchEngine
+from service.engine import SearchEngine, ladder_budgets
 from service.gallery import GalleryFiles
 from service.settings import Settings
 
@@ -46,6 +48,7 @@ def load_state(
         max_wait_ms=settings.embed_max_wait_ms,
         on_batch=on_batch,
     )
+    warm_up(embedder, engine)
     indexed_gallery = index.manifest.get("gallery")
     gallery_root = settings.gallery or (Path(indexed_gallery) if indexed_gallery else None)
     gallery = GalleryFiles(gallery_root, index.ids)
@@ -79,3 +82,18 @@ def load_query_encoder(index: LoadedIndex, model_config: dict) -> PixelEncoder:
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     encoder, _ = load_checkpoint(index.model_dir)
     return TorchEncoder(encoder)
+
+
+def warm_up(embedder: QueryEmbedder, engine: SearchEngine) -> None:
+    """One forward pass at the batch sizes queries will use and one search per ladder budget,
+    before /health answers: the first calls allocate ONNX Runtime's memory arena and touch the
+    ladder's pages for the first time, which would otherwise land on the first users' requests.
+    """
+    config = embedder.encoder.config
+    for batch in sorted({1, embedder.max_batch}):
+        pixels = np.zeros(
+            (batch, config.image_size, config.image_size, config.in_channels), np.uint8
+        )
+        query = embedder.encoder.embed(pixels, keep=embedder.keep)[0]
+    for budget in ladder_budgets(engine.keep):
+        engine.search(query, budget, 10)
