@@ -8,6 +8,7 @@ from pathlib import Path
 from indexer.build import BuildConfig, BuildSummary, build_index, update_config
 from indexer.demo import write_demo_gallery
 from indexer.index_dir import load_index
+from indexer.lock import writer_lock
 from indexer.retrieval import INDEX_TYPES
 from indexer.shards import split_index
 from models.checkpoint import DEFAULT_CHECKPOINT
@@ -29,6 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     embedding.add_argument("--device", choices=["auto", "cpu", "cuda"], default=BuildConfig.device)
     embedding.add_argument(
         "--workers", type=int, default=BuildConfig.workers, help="processes that decode images"
+    )
+    embedding.add_argument(
+        "--wait",
+        action="store_true",
+        help="if another build or update is writing --out, wait for it instead of stopping",
     )
 
     build = commands.add_parser(
@@ -144,53 +150,61 @@ def _build_with_ray(config: BuildConfig, args: argparse.Namespace) -> BuildSumma
     )
 
 
+def _build(args: argparse.Namespace) -> None:
+    config = BuildConfig(
+        gallery=args.gallery,
+        model=args.model,
+        out=args.out,
+        keep=args.keep,
+        batch_size=args.batch_size,
+        device=args.device,
+        workers=args.workers,
+        index_type=args.index_type,
+        index_features=args.index_features,
+        target_recall=args.target_recall,
+        memory_budget_bytes=args.memory_budget_mb << 20,
+    )
+    if args.engine == "ray":
+        summary = _build_with_ray(config, args)
+        written = summary.structure if args.no_merge else f"{args.out} ({summary.structure})"
+    else:
+        _refuse_ray_options(args)
+        summary = build_index(config)
+        written = f"{args.out} ({summary.structure})"
+    print(
+        f"indexed {summary.count} images, skipped {summary.skipped}, "
+        f"in {summary.seconds:.1f} s ({summary.images_per_second:.0f} images/s) "
+        f"-> {written}"
+    )
+
+
+def _update(args: argparse.Namespace) -> None:
+    config, previous = update_config(
+        args.out,
+        args.gallery,
+        batch_size=args.batch_size,
+        device=args.device,
+        workers=args.workers,
+    )
+    summary = build_index(config, previous=previous)
+    print(
+        f"updated {args.out}: {summary.count} images ({summary.reused} unchanged, "
+        f"{summary.embedded} embedded, {summary.removed} removed, "
+        f"{summary.skipped} skipped) in {summary.seconds:.1f} s"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader logs each CPU probe
     try:
-        if args.command == "build":
-            config = BuildConfig(
-                gallery=args.gallery,
-                model=args.model,
-                out=args.out,
-                keep=args.keep,
-                batch_size=args.batch_size,
-                device=args.device,
-                workers=args.workers,
-                index_type=args.index_type,
-                index_features=args.index_features,
-                target_recall=args.target_recall,
-                memory_budget_bytes=args.memory_budget_mb << 20,
-            )
-            if args.engine == "ray":
-                summary = _build_with_ray(config, args)
-                written = (
-                    summary.structure if args.no_merge else f"{args.out} ({summary.structure})"
-                )
-            else:
-                _refuse_ray_options(args)
-                summary = build_index(config)
-                written = f"{args.out} ({summary.structure})"
-            print(
-                f"indexed {summary.count} images, skipped {summary.skipped}, "
-                f"in {summary.seconds:.1f} s ({summary.images_per_second:.0f} images/s) "
-                f"-> {written}"
-            )
-        elif args.command == "update":
-            config, previous = update_config(
-                args.out,
-                args.gallery,
-                batch_size=args.batch_size,
-                device=args.device,
-                workers=args.workers,
-            )
-            summary = build_index(config, previous=previous)
-            print(
-                f"updated {args.out}: {summary.count} images ({summary.reused} unchanged, "
-                f"{summary.embedded} embedded, {summary.removed} removed, "
-                f"{summary.skipped} skipped) in {summary.seconds:.1f} s"
-            )
+        if args.command in ("build", "update"):
+            with writer_lock(args.out, wait=args.wait):
+                if args.command == "build":
+                    _build(args)
+                else:
+                    _update(args)
         elif args.command == "split":
             written = split_index(load_index(args.index), args.out, args.shards)
             print(f"wrote {len(written)} shards of {args.index} to {args.out}")
