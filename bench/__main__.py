@@ -21,6 +21,7 @@ from bench.machine import describe_run, read_bandwidth_gbs
 from bench.search import bench_budgets, bench_rerank, bench_structures, synthetic_vectors
 from indexer.index_dir import load_index
 from models.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from service.engine import ladder_budgets
 
 PARTS = ("search", "ann", "rerank", "http")  # the index build always runs: the rest needs it
 
@@ -37,7 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ann-features", type=int, default=16)
     parser.add_argument("--target-recall", type=float, default=0.95)
     parser.add_argument("--rerank-queries", type=int, default=2000)
-    parser.add_argument("--duration", type=float, default=30, help="seconds per HTTP load level")
+    parser.add_argument("--duration", type=float, default=10, help="seconds per HTTP load level")
+    parser.add_argument(
+        "--no-hog", action="store_true", help="HTTP on a quiet machine only, not beside a CPU hog"
+    )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--workers", type=int, default=2, help="indexer decoding processes")
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
@@ -95,11 +99,12 @@ def main(argv: list[str] | None = None) -> int:
             save()
 
         if "http" in args.parts:
-            k_features = min(16, keep)
             results["http"] = bench_http(
-                index_dir, gallery, args.concurrency, args.duration, k_features
-            )
+                index_dir, gallery, args.concurrency, args.duration, ladder_budgets(keep),
+                hog=not args.no_hog,
+            )  # fmt: skip
             print(report.http_table(results["http"]) + "\n", flush=True)
+            print(report.lone_request_table(results["http"]) + "\n", flush=True)
             save()
     print(f"saved {args.out / 'performance.json'}")
     return 0

@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import httpx
@@ -84,24 +84,54 @@ def resident_mib(pid: int) -> float:
     return float("nan")
 
 
+@contextmanager
+def cpu_hog():
+    """One busy loop per core at the lowest priority (nice 19): other work sharing the cores."""
+    command = ["nice", "-n", "19", sys.executable, "-c", "while True: pass"]
+    hogs = [subprocess.Popen(command) for _ in range(len(os.sched_getaffinity(0)))]
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+        for hog in hogs:
+            hog.wait()
+
+
 def bench_http(
-    index: Path, gallery: Path, concurrencies: list[int], duration: float, k_features: int
+    index: Path,
+    gallery: Path,
+    concurrencies: list[int],
+    duration: float,
+    budgets: list[int],
+    *,
+    hog: bool = True,
 ) -> dict:
-    """QPS, p50, p99 and errors per concurrency, with and without batched embedding."""
+    """QPS, p50, p99 and errors at every budget and concurrency, on a quiet machine and beside
+    a nice-19 CPU hog; and at the middle budget with queries embedded one at a time."""
     indexed = (index / IDS_FILE).read_text(encoding="utf-8").splitlines()[:256]
     images = [str(gallery / item) for item in indexed]  # readable ones: no 400s in the counts
+    middle = budgets[len(budgets) // 2]
     runs = []
+    loads = ["quiet", "beside a CPU hog"] if hog else ["quiet"]
     for mode, environment in MODES.items():
         with running_service(index, environment) as (url, pid):
-            _load(url, images, 4, min(3.0, duration), k_features)  # warm-up
+            _load(url, images, 4, min(3.0, duration), middle)  # warm-up
             rss = resident_mib(pid)
-            for concurrency in concurrencies:
-                result = _load(url, images, concurrency, duration, k_features)
-                runs.append({"mode": mode, "service_rss_mib": rss, **result})
-                print(
-                    f"  {mode:>13}, concurrency {concurrency:>2}: {result['qps']} QPS", flush=True
-                )
-    return {"k_features": k_features, "duration_s": duration, "runs": runs}
+            for load in loads if mode == "batched" else ["quiet"]:
+                with cpu_hog() if load != "quiet" else nullcontext():
+                    for k_features in budgets if mode == "batched" else [middle]:
+                        for concurrency in concurrencies:
+                            result = _load(url, images, concurrency, duration, k_features)
+                            run = {"mode": mode, "load": load, "k_features": k_features}
+                            runs.append({**run, "service_rss_mib": rss, **result})
+                            print(
+                                f"  {mode}, {load}, k={k_features:>3}, concurrency "
+                                f"{concurrency:>2}: {result['qps']} QPS, p50 {result['p50_ms']} "
+                                f"ms, p99 {result['p99_ms']} ms",
+                                flush=True,
+                            )
+    return {"budgets": budgets, "duration_s": duration, "runs": runs}
 
 
 def _load(url: str, images: list[str], concurrency: int, duration: float, k: int) -> dict:

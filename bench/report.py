@@ -57,16 +57,39 @@ def rerank_table(part: dict) -> str:
 
 def http_table(part: dict) -> str:
     lines = [
-        f"POST /search?k_features={part['k_features']}, {part['duration_s']} s per row",
-        "| embedding | concurrency | requests | QPS | p50 (ms) | p99 (ms) | errors "
+        f"POST /search, {part['duration_s']} s per row",
+        "| embedding | machine | k | concurrency | requests | QPS | p50 (ms) | p99 (ms) | errors "
         "| service RSS (MiB) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for run in part["runs"]:
         lines.append(
-            f"| {run['mode']} | {run['concurrency']} | {run['requests']} | {run['qps']} | "
-            f"{run['p50_ms']} | {run['p99_ms']} | {run['errors']} | {run['service_rss_mib']} |"
+            f"| {run['mode']} | {run['load']} | {run['k_features']} | {run['concurrency']} | "
+            f"{run['requests']} | {run['qps']} | {run['p50_ms']} | {run['p99_ms']} | "
+            f"{run['errors']} | {run['service_rss_mib']} |"
         )
+    return "\n".join(lines)
+
+
+def lone_request_table(part: dict) -> str:
+    """A lone request (concurrency 1) beside the hog against quiet, per budget."""
+    lone = {
+        (run["load"], run["k_features"]): run
+        for run in part["runs"]
+        if run["mode"] == "batched" and run["concurrency"] == 1
+    }
+    lines = [
+        "| k | p50 quiet | p50 beside hog | ratio | p99 quiet | p99 beside hog | ratio |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for k in part["budgets"]:
+        quiet, busy = lone.get(("quiet", k)), lone.get(("beside a CPU hog", k))
+        if quiet and busy:
+            lines.append(
+                f"| {k} | {quiet['p50_ms']} | {busy['p50_ms']} | "
+                f"{busy['p50_ms'] / quiet['p50_ms']:.2f}x | {quiet['p99_ms']} | "
+                f"{busy['p99_ms']} | {busy['p99_ms'] / quiet['p99_ms']:.2f}x |"
+            )
     return "\n".join(lines)
 
 
