@@ -296,10 +296,22 @@ def _listable(files: list[Path], gallery: Path) -> tuple[list[Path], list[str], 
         item = path.relative_to(gallery).as_posix()
         if "\n" in item or "\r" in item:
             skipped.append({"path": repr(item)[1:-1], "reason": "file name contains a line break"})
+        elif not _is_utf8(item):
+            shown = item.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            skipped.append({"path": shown, "reason": "file name is not valid UTF-8"})
         else:
             kept.append(path)
             ids.append(item)
     return kept, ids, skipped
+
+
+def _is_utf8(name: str) -> bool:
+    """False for a name with bytes that are not UTF-8 (Python keeps them as lone surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _embed_files(

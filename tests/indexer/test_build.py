@@ -186,3 +186,23 @@ def test_each_file_is_hashed_and_decoded_from_one_read(gallery, tmp_path):
     assert read["failure"][1].startswith("could not read: No such file")
     assert list(read["decoded"]) == [True, False, False]  # unchanged bytes are not decoded
     assert read["pixels"][0].any() and not read["pixels"][2].any()
+
+
+def test_symlink_loops_and_names_that_are_not_utf8_are_skipped_with_reasons(tmp_path):
+    import os
+
+    gallery = tmp_path / "gallery"
+    gallery.mkdir()
+    Image.fromarray(garment(1)).save(gallery / "ok.png")
+    (gallery / "loop-a.png").symlink_to(gallery / "loop-b.png")
+    (gallery / "loop-b.png").symlink_to(gallery / "loop-a.png")
+    (gallery / "itself").symlink_to(gallery)  # a folder that contains itself: not followed
+    with open(os.path.join(os.fsencode(gallery), b"caf\xe9.png"), "wb") as stream:
+        stream.write((gallery / "ok.png").read_bytes())
+    out = tmp_path / "index"
+    build_index(BuildConfig(gallery=gallery, model=DEFAULT_CHECKPOINT, out=out, keep=8, workers=0))
+    index = load_index(out)
+    assert index.ids == ["ok.png"]
+    reasons = {item["path"]: item["reason"] for item in index.manifest["skipped"]}
+    assert reasons["caf\ufffd.png"] == "file name is not valid UTF-8"
+    assert reasons["loop-a.png"].startswith("could not read: Too many levels of symbolic links")
