@@ -87,7 +87,12 @@ def write_index(
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_staging(out)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-{os.getpid()}-", dir=out.parent))
+    try:
+        staging = Path(
+            tempfile.mkdtemp(prefix=f".{out.name}.building-{os.getpid()}-", dir=out.parent)
+        )
+    except OSError as error:
+        raise ValueError(f"could not write in {out.parent}: {error.strerror or error}") from error
     try:
         np.save(staging / VECTORS_FILE, np.ascontiguousarray(vectors, dtype=np.float32))
         (staging / IDS_FILE).write_text("".join(f"{item}\n" for item in ids), encoding="utf-8")
@@ -96,7 +101,10 @@ def write_index(
         if structure is None:
             structure = build_structure(unit_rows(vectors), "flat")
         faiss.write_index(structure.index, str(staging / FAISS_FILE))
-        shutil.copytree(model_dir, staging / MODEL_DIR)
+        (staging / MODEL_DIR).mkdir()
+        for path in sorted(model_dir.iterdir()):
+            if path.is_file():
+                shutil.copyfile(path, staging / MODEL_DIR / path.name)
         checksums = {
             name: file_sha256(staging / name)
             for name in CHECKSUMMED_FILES
@@ -117,6 +125,11 @@ def write_index(
         (staging / MANIFEST_FILE).write_text(json.dumps(full_manifest, indent=2) + "\n")
         _fsync_tree(staging)
         _replace_directory(staging, out)
+    except OSError as error:  # a full or read-only disk: the old index stays as it was
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ValueError(
+            f"could not write the index in {out.parent}: {error.strerror or error}"
+        ) from error
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

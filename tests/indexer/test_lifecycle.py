@@ -104,3 +104,35 @@ def test_killing_a_build_at_any_moment_leaves_a_loadable_index(built, tmp_path, 
     # The next build clears what killed runs left behind.
     assert main(["build", "--gallery", str(gallery), "--out", str(out), "--workers", "0"]) == 0
     assert not list(out.parent.glob(".index.building-*"))
+
+
+@pytest.mark.slow
+def test_a_full_disk_fails_in_one_line_and_keeps_the_old_index(gallery, tmp_path):
+    disk = tmp_path / "small-disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("no permission to mount a small tmpfs here")
+    try:
+        out = disk / "index"
+        arguments = ["build", "--gallery", str(gallery), "--out", str(out), "--workers", "0"]
+        assert main([*arguments, "--keep", "8"]) == 0
+        before = load_index(out)
+        free = shutil.disk_usage(disk).free
+        with open(disk / "filler", "wb") as stream:
+            stream.write(b"\0" * (free - 64 * 1024))  # leaves too little for a second index
+        result = subprocess.run(
+            [sys.executable, "-m", "indexer", *arguments, "--keep", "32"],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert result.returncode == 2
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert errors == [f"error: could not write the index in {disk}: No space left on device"]
+        assert "Traceback" not in result.stderr
+        after = load_index(out)
+        assert after.keep == 8 and after.ids == before.ids  # the old index, whole
+        assert sorted(p.name for p in disk.iterdir()) == ["filler", "index"]  # no staging left
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
