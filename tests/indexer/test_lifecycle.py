@@ -136,3 +136,26 @@ def test_a_full_disk_fails_in_one_line_and_keeps_the_old_index(gallery, tmp_path
         assert sorted(p.name for p in disk.iterdir()) == ["filler", "index"]  # no staging left
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+@pytest.mark.slow
+def test_a_read_only_disk_fails_in_one_line(gallery, tmp_path):
+    disk = tmp_path / "read-only"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("no permission to mount a read-only tmpfs here")
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "indexer", "build", "--gallery", str(gallery),
+             "--out", str(disk / "index"), "--workers", "0"],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert result.returncode == 2
+        assert result.stderr.strip().splitlines() == [
+            f"error: Read-only file system: {disk / 'index.lock'}"
+        ]
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
