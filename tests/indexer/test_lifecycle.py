@@ -1,5 +1,6 @@
 """Index updates, and builds killed at any moment: the previous index always survives."""
 
+import contextlib
 import os
 import shutil
 import signal
@@ -106,16 +107,22 @@ def test_killing_a_build_at_any_moment_leaves_a_loadable_index(built, tmp_path, 
     assert not list(out.parent.glob(".index.building-*"))
 
 
+@contextlib.contextmanager
+def small_disk(path, options: str):
+    """A tmpfs mounted at `path` with `options` (e.g. "size=8m", "size=1m,ro") while in use."""
+    path.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)]
+    if subprocess.run(mount, capture_output=True).returncode != 0:
+        pytest.skip("no permission to mount a tmpfs here")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], capture_output=True)
+
+
 @pytest.mark.slow
 def test_a_full_disk_fails_in_one_line_and_keeps_the_old_index(gallery, tmp_path):
-    disk = tmp_path / "small-disk"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip("no permission to mount a small tmpfs here")
-    try:
+    with small_disk(tmp_path / "small-disk", "size=8m") as disk:
         out = disk / "index"
         arguments = ["build", "--gallery", str(gallery), "--out", str(out), "--workers", "0"]
         assert main([*arguments, "--keep", "8"]) == 0
@@ -134,20 +141,11 @@ def test_a_full_disk_fails_in_one_line_and_keeps_the_old_index(gallery, tmp_path
         after = load_index(out)
         assert after.keep == 8 and after.ids == before.ids  # the old index, whole
         assert sorted(p.name for p in disk.iterdir()) == ["filler", "index"]  # no staging left
-    finally:
-        subprocess.run(["umount", str(disk)], capture_output=True)
 
 
 @pytest.mark.slow
 def test_a_read_only_disk_fails_in_one_line(gallery, tmp_path):
-    disk = tmp_path / "read-only"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(disk)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip("no permission to mount a read-only tmpfs here")
-    try:
+    with small_disk(tmp_path / "read-only", "size=1m,ro") as disk:
         result = subprocess.run(
             [sys.executable, "-m", "indexer", "build", "--gallery", str(gallery),
              "--out", str(disk / "index"), "--workers", "0"],
@@ -157,5 +155,3 @@ def test_a_read_only_disk_fails_in_one_line(gallery, tmp_path):
         assert result.stderr.strip().splitlines() == [
             f"error: Read-only file system: {disk / 'index.lock'}"
         ]
-    finally:
-        subprocess.run(["umount", str(disk)], capture_output=True)
