@@ -210,9 +210,14 @@ def evaluate(
     measure("raw pixels + PCA to k", (pq - mean) @ axes, (pb - mean) @ axes, (pq_bad - mean) @ axes)
 
     gallery_embeddings = {}
+    folder_names = [checkpoint.name for checkpoint in models]
     for checkpoint in models:
         encoder, config = load_checkpoint(checkpoint)
-        name = f"{checkpoint.name} ({config['training']['loss']})"
+        # Two models in folders of the same name (runs/a/seed0, runs/b/seed0) keep their parent.
+        shown = checkpoint.name
+        if folder_names.count(shown) > 1:
+            shown = f"{checkpoint.parent.name}/{shown}"
+        name = f"{shown} ({config['training']['loss']})"
         xb = embed_pixels(encoder, load_pixels(data.gallery, encoder.config))
         xq = embed_pixels(encoder, load_pixels(data.queries, encoder.config))
         xq_bad = embed_pixels(encoder, load_pixels(data.queries, encoder.config, perturbed=True))

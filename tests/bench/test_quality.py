@@ -1,6 +1,7 @@
 """The gallery-set evaluation end to end at tiny size: assemble, train, measure."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -90,16 +91,19 @@ def test_perturb_keeps_the_canvas_and_changes_the_pixels(gallery_set):
 
 @pytest.mark.slow
 def test_quality_command_measures_pixels_and_a_trained_model(gallery_set, tmp_path, capsys):
-    model = tmp_path / "model"
+    model = tmp_path / "a" / "model"
     assert models_main(["train", "--data", str(gallery_set / "gallery"), "--out", str(model),
                         "--epochs", "2", "--batch-size", "12", "--embedding-dim", "16",
                         "--device", "cpu"]) == 0  # fmt: skip
+    shutil.copytree(model, tmp_path / "b" / "model")  # a second folder of the same name
     out = tmp_path / "quality.json"
-    assert main(["--set", str(gallery_set), "--model", str(model), "--budgets", "4", "8",
+    assert main(["--set", str(gallery_set), "--model", str(model),
+                 "--model", str(tmp_path / "b" / "model"), "--budgets", "4", "8",
                  "--json", str(out)]) == 0  # fmt: skip
     results = json.loads(out.read_text())
     pixels = results["methods"]["raw pixels + PCA to k"]
-    trained = results["methods"]["model (tricl-nested)"]
+    trained = results["methods"]["a/model (tricl-nested)"]
+    assert results["methods"]["b/model (tricl-nested)"]["clean"] == trained["clean"]
     assert set(trained["clean"]) == {"4", "8"} == set(trained["perturbed"])
     # Colour and layout are shared across these styles: pixels find far more than chance (3/36).
     assert pixels["clean"]["8"] > 0.5
