@@ -37,7 +37,6 @@ def nested_nt_xent(
     order: torch.Tensor,
     sizes: list[int],
     temperature: float,
-    importance: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean of NT-Xent over the prefixes order[:m] of the dimensions, m in `sizes`.
 
@@ -51,13 +50,9 @@ def nested_nt_xent(
         order: permutation of the D dimensions, most important first.
         sizes: prefix sizes, e.g. `prefix_sizes(D, 8)` or `budget_sizes(D)`.
         temperature: softmax temperature.
-        importance: D weights of the tri-factor similarity, or None for the plain one.
     """
     losses = []
     for size in sizes:
         kept = order[:size]
-        weights = None if importance is None else importance[kept]
-        losses.append(
-            nt_xent(z1[:, kept], z2[:, kept], temperature=temperature, importance=weights)
-        )
+        losses.append(nt_xent(z1[:, kept], z2[:, kept], temperature=temperature))
     return torch.stack(losses).mean()
