@@ -100,7 +100,7 @@ def structure_bytes_per_image(vectors: np.ndarray, budgets: list[int]) -> list[d
     count = len(vectors)
     for k in budgets:
         xb = unit_rows(vectors[:, :k])
-        structures = {"flat": (flat_at_budget(xb, k), {})}
+        structures = {"flat": (flat_at_budget(vectors, k), {})}
         for index_type in ("ivf", "hnsw", "ivfpq"):
             structures[index_type] = filled_structure(xb, index_type)
         for name, (index, params) in structures.items():

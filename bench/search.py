@@ -87,7 +87,7 @@ def bench_structures(
     """Flat against IVF, HNSW and IVF-PQ at one budget: build time, memory, speed, recall."""
     gallery = unit_rows(vectors[:, :features])
     held_out = unit_rows(queries[:, :features])
-    flat = flat_at_budget(gallery, features)
+    flat = flat_at_budget(vectors, features)
     _, truth = flat.search(held_out, 10)
     rows = []
     for index_type in ("flat", "ivf", "hnsw", "ivfpq"):

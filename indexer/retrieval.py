@@ -48,8 +48,12 @@ def check_budget(k_features: int, keep: int, *, top_k: int = 1) -> None:
 def flat_at_budget(vectors: np.ndarray, budget: int) -> faiss.IndexFlatIP:
     """Exact cosine search at `budget`: inner product over rows normalised on their first
     `budget` columns (vectors: N x keep, importance order, not normalised)."""
-    flat = faiss.IndexFlatIP(budget)
-    flat.add(unit_rows(vectors[:, :budget]))
+    return _flat(unit_rows(vectors[:, :budget]))
+
+
+def _flat(unit_vectors: np.ndarray) -> faiss.IndexFlatIP:
+    flat = faiss.IndexFlatIP(unit_vectors.shape[1])
+    flat.add(unit_vectors)
     return flat
 
 
@@ -81,7 +85,7 @@ def build_structure(
     if index_type not in INDEX_TYPES:
         raise ValueError(f"unknown index type {index_type!r}; choose one of {INDEX_TYPES}")
     if index_type == "flat":
-        return BuiltStructure(flat_at_budget(unit_vectors, features), "flat", features)
+        return BuiltStructure(_flat(unit_vectors), "flat", features)
     index, params = filled_structure(unit_vectors, index_type, seed=seed)
     if index_type == "hnsw":
         knob, values = "efSearch", [16, 32, 64, 128, 256, 512, 1024]
@@ -90,7 +94,7 @@ def build_structure(
         values = [p for p in (1, 2, 4, 8, 16, 32, 64, 128, 256) if p <= params["nlist"]]
     recall = 0.0
     queries = _recall_queries(count, seed)
-    truth = _neighbours_without_self(flat_at_budget(unit_vectors, features), unit_vectors, queries)
+    truth = _neighbours_without_self(_flat(unit_vectors), unit_vectors, queries)
     for value in values:
         _set_knob(index, knob, value)
         found = _neighbours_without_self(index, unit_vectors, queries)
