@@ -21,7 +21,6 @@ from indexer.gallery import GalleryFiles, ReadBatch
 from indexer.index_dir import (
     LoadedIndex,
     check_replaceable,
-    file_sha256,
     load_index,
     write_index,
 )
@@ -186,7 +185,6 @@ def build_manifest(
             "id": model_config["id"],
             "weights_sha256": model_config["weights_sha256"],
             "config_sha256": hashlib.sha256((config.model / CONFIG_FILE).read_bytes()).hexdigest(),
-            "onnx_sha256": file_sha256(config.model / ONNX_FILE),
             "loss": model_config["training"].get("loss"),
             "embedding_dim": len(importance),
         },

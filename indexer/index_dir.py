@@ -22,6 +22,7 @@ import faiss
 import numpy as np
 
 from indexer.retrieval import BuiltStructure, apply_search_params, build_structure
+from models.config import ONNX_FILE
 from models.vectors import unit_rows
 
 INDEX_FORMAT = 1
@@ -31,7 +32,8 @@ IDS_FILE = "ids.txt"
 HASHES_FILE = "sha256.txt"
 FAISS_FILE = "index.faiss"
 MODEL_DIR = "model"
-CHECKSUMMED_FILES = (VECTORS_FILE, IDS_FILE, HASHES_FILE, FAISS_FILE)
+# The ONNX file is what the service runs, so it is verified like the data (weights are not read).
+CHECKSUMMED_FILES = (VECTORS_FILE, IDS_FILE, HASHES_FILE, FAISS_FILE, f"{MODEL_DIR}/{ONNX_FILE}")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.index_dir import LoadedIndex, file_sha256, load_index
+from indexer.index_dir import LoadedIndex, load_index
 from models.config import ONNX_FILE, EncoderConfig, read_config
 from models.onnx_encoder import OnnxEncoder
 from service.embedding import PixelEncoder, QueryEmbedder
@@ -59,10 +59,7 @@ def load_query_encoder(index: LoadedIndex, model_config: dict) -> PixelEncoder:
     """ONNX Runtime over the index's model.onnx; torch only for an index built before it."""
     config = EncoderConfig.from_dict(model_config["encoder"])
     onnx_path = index.model_dir / ONNX_FILE
-    if onnx_path.is_file():
-        expected = index.manifest["model"].get("onnx_sha256")
-        if expected and file_sha256(onnx_path) != expected:
-            raise ValueError(f"{onnx_path} does not match its checksum: the index is corrupt")
+    if onnx_path.is_file():  # verified against the manifest by load_index
         return OnnxEncoder(onnx_path, config)
     update = f"python -m indexer update --gallery GALLERY --out {index.path}"
     try:

@@ -103,7 +103,7 @@ def without_onnx(index_dir, out):
     shutil.copytree(index_dir, out)
     (out / "model" / ONNX_FILE).unlink()
     manifest = json.loads((out / MANIFEST_FILE).read_text())
-    del manifest["model"]["onnx_sha256"]
+    del manifest["checksums"]["model/model.onnx"]
     (out / MANIFEST_FILE).write_text(json.dumps(manifest))
     return out
 
