@@ -2,7 +2,7 @@
 
 `read_files` is the one decoding step of every build: DataLoader workers run it for the local
 build, Ray Data tasks for the distributed one. Both hand on the same batch, a dict of
-numpy arrays {position, sha256, failure, pixels}.
+numpy arrays {position, sha256, failure, decoded, pixels}.
 """
 
 import hashlib

@@ -59,7 +59,6 @@ def build_index_ray(
         keep_shards: keep the shard directories in `<out>.shards/` after merging.
         merge: merge the shards into `config.out`; without, only `<out>.shards/` is written.
     """
-
     encoder, model_config = check_build(config)
     if shard_size < 1:
         raise ValueError(f"--shard-size must be at least 1, got {shard_size}")

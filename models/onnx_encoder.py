@@ -5,6 +5,7 @@ config.json are all it needs.
 """
 
 import os
+from pathlib import Path
 
 import numpy as np
 import onnxruntime
@@ -20,7 +21,7 @@ class OnnxEncoder:
     query does not fight other processes for the cores while it waits.
     """
 
-    def __init__(self, path, config: EncoderConfig, *, threads: int | None = None) -> None:
+    def __init__(self, path: Path, config: EncoderConfig, *, threads: int | None = None) -> None:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or min(4, len(os.sched_getaffinity(0)))
         options.inter_op_num_threads = 1
