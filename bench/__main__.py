@@ -18,12 +18,26 @@ from bench import report
 from bench.build import bench_build, gallery_or_demo
 from bench.http import bench_http
 from bench.machine import describe_run, read_bandwidth_gbs
-from bench.search import bench_budgets, bench_rerank, bench_structures, synthetic_vectors
+from bench.memory import bench_memory
+from bench.search import (
+    bench_budgets,
+    bench_quantized,
+    bench_rerank,
+    bench_structures,
+    synthetic_vectors,
+)
 from indexer.index_dir import load_index
 from models.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from service.engine import ladder_budgets
 
-PARTS = ("search", "ann", "rerank", "http")  # the index build always runs: the rest needs it
+PARTS = (
+    "search",
+    "quantized",
+    "memory",
+    "ann",
+    "rerank",
+    "http",
+)  # the index build always runs: the rest needs it
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,6 +94,21 @@ def main(argv: list[str] | None = None) -> int:
                 print(report.budget_table(part) + "\n\n" + report.memory_table(part) + "\n")
             report.plot_latency(parts, args.out / "performance-latency-vs-k.png")
             save()
+
+        if "quantized" in args.parts or "memory" in args.parts:
+            size = max(args.synthetic, default=len(real))
+            vectors = synthetic_vectors(real, size, seed=2) if args.synthetic else real
+            queries = synthetic_vectors(real, 1000, seed=1)
+            if "quantized" in args.parts:
+                results["quantized"] = bench_quantized(vectors, queries, args.repeats * 4)
+                print(report.quantized_table(results["quantized"]) + "\n", flush=True)
+                save()
+            if "memory" in args.parts:
+                features = min(args.ann_features, keep)
+                results["memory"] = bench_memory(vectors, queries[:100], work, features)
+                print(report.rss_table(results["memory"]) + "\n", flush=True)
+                save()
+            del vectors
 
         if "ann" in args.parts:
             size = max(args.synthetic, default=len(real))

@@ -39,6 +39,39 @@ def structure_table(part: dict) -> str:
     return "\n".join(lines)
 
 
+def quantized_table(part: dict) -> str:
+    lines = [
+        f"N = {part['count']:,}, keep = {part['keep']}: 4-bit ladder against float, side by side; "
+        f"ladder memory {part['ladder_bytes']['float'] / 2**20:.0f} -> "
+        f"{part['ladder_bytes']['4bit'] / 2**20:.0f} MiB ({part['ladder_bytes_ratio']}x smaller)",
+        "| k | shortlist | top 10 identical to exact | float median (ms) | 4-bit median (ms) | "
+        "speed-up |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in part["budgets"]:
+        lines.append(
+            f"| {row['k']} | {row['shortlist']} | {row['identical_top10']:.4f} "
+            f"({row['queries'] - row['differing_queries']}/{row['queries']}) | "
+            f"{row['float']['median_ms']:.3f} | {row['4bit']['median_ms']:.3f} | "
+            f"{row['speedup']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def rss_table(rows: list[dict]) -> str:
+    lines = [
+        "| index | ladder | RSS (MiB) | anonymous | file-backed (mapped) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        rss = row["rss_mib"]
+        lines.append(
+            f"| {row['index']} | {row['ladder']} | {rss['VmRSS']} | {rss['RssAnon']} | "
+            f"{rss['RssFile']} |"
+        )
+    return "\n".join(lines)
+
+
 def rerank_table(part: dict) -> str:
     lines = [
         f"N = {part['count']:,}, {part['queries']} leave-one-out queries, "

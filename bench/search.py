@@ -5,11 +5,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.timing import time_each
+from bench.timing import time_each, time_side_by_side
 from indexer.index_dir import LoadedIndex
 from indexer.retrieval import build_structure, flat_at_budget, recall_at_10, structure_bytes
 from models.vectors import unit_rows
-from service.engine import SearchEngine
+from service.engine import SearchEngine, ladder_budgets
 
 BUDGETS = (4, 8, 16, 32, 64)
 BATCH = 64
@@ -79,6 +79,58 @@ def bench_budgets(
         )
     memory = engine.memory()
     return {"count": count, "keep": keep, "budgets": rows, "memory": memory}
+
+
+def bench_quantized(vectors: np.ndarray, queries: np.ndarray, repeats: int) -> dict:
+    """The 4-bit ladder against the float ladder at each budget it covers: single-query latency
+    side by side, agreement of the top 10 with exact search on every query, memory, start-up."""
+    index = in_memory_index(vectors)
+    started = time.perf_counter()
+    exact = SearchEngine(index, cache_bytes=0, ladder="float")
+    float_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    four_bit = SearchEngine(index, cache_bytes=0, ladder="4bit")
+    four_bit_seconds = time.perf_counter() - started
+    shortlists = four_bit.quantized()
+    rows = []
+    for budget in shortlists:
+        latency = time_side_by_side(
+            {
+                "float": lambda i, b=budget: exact.search(queries[i % len(queries)], b, 10),
+                "4bit": lambda i, b=budget: four_bit.search(queries[i % len(queries)], b, 10),
+            },
+            repeats,
+        )
+        truth, _ = exact.search(queries, budget, 10)
+        found, _ = four_bit.search(queries, budget, 10)
+        # Identical top 10 (ties aside) when every rank holds the exact score.
+        differs = np.any(np.abs(found - truth) > 1e-5, axis=1)
+        rows.append(
+            {
+                "k": budget,
+                "shortlist": shortlists[budget],
+                "queries": len(queries),
+                "identical_top10": round(float(1 - differs.mean()), 4),
+                "differing_queries": int(differs.sum()),
+                "largest_score_shortfall": round(float(np.max(truth - found, initial=0.0)), 5),
+                "float": latency["float"],
+                "4bit": latency["4bit"],
+                "speedup": round(latency["float"]["median_ms"] / latency["4bit"]["median_ms"], 2),
+            }
+        )
+    ladder_bytes = {
+        name: sum(row["bytes"] for row in engine.memory() if row["structure"].endswith("ladder"))
+        for name, engine in (("float", exact), ("4bit", four_bit))
+    }
+    return {
+        "count": len(vectors),
+        "keep": vectors.shape[1],
+        "ladder": ladder_budgets(vectors.shape[1]),
+        "budgets": rows,
+        "ladder_bytes": ladder_bytes,
+        "ladder_bytes_ratio": round(ladder_bytes["float"] / ladder_bytes["4bit"], 2),
+        "startup_s": {"float": round(float_seconds, 1), "4bit": round(four_bit_seconds, 1)},
+    }
 
 
 def bench_structures(

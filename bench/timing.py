@@ -25,3 +25,17 @@ def time_each(call: Callable[[int], object], repeats: int, warmup: int = 2) -> d
         call(i)
         seconds.append(time.perf_counter() - started)
     return summarise_ms(seconds)
+
+
+def time_side_by_side(calls: dict[str, Callable[[int], object]], repeats: int) -> dict:
+    """Time each of `calls` on the same i, one after the other for every i, so that load on the
+    machine falls on all of them alike; medians and tails per name."""
+    for call in calls.values():
+        call(0)
+    seconds: dict[str, list[float]] = {name: [] for name in calls}
+    for i in range(repeats):
+        for name, call in calls.items():
+            started = time.perf_counter()
+            call(i)
+            seconds[name].append(time.perf_counter() - started)
+    return {name: summarise_ms(values) for name, values in seconds.items()}

@@ -155,14 +155,16 @@ def load_index(path: Path) -> LoadedIndex:
             raise ValueError(f"index file {name} is missing")
         if file_sha256(path / name) != expected:
             raise ValueError(f"index file {name} does not match its checksum: the index is corrupt")
-    vectors = np.load(path / VECTORS_FILE, allow_pickle=False)
+    # Mapped, not read: pages a search never touches (a budget served by compressed codes, the
+    # rows outside a shortlist) stay on disk, and the kernel can drop the rest under pressure.
+    vectors = np.load(path / VECTORS_FILE, mmap_mode="r", allow_pickle=False)
     ids = (path / IDS_FILE).read_text(encoding="utf-8").splitlines()
     hashes = None
     if HASHES_FILE in manifest.get("checksums", {}):
         hashes = (path / HASHES_FILE).read_text().splitlines()
         if len(hashes) != len(ids):
             raise ValueError(f"{HASHES_FILE} and {IDS_FILE} disagree on the number of items")
-    structure = faiss.read_index(str(path / FAISS_FILE))
+    structure = faiss.read_index(str(path / FAISS_FILE), faiss.IO_FLAG_MMAP_IFC)
     # Indexes written before index types existed hold an exact flat index over every column.
     manifest.setdefault(
         "index",

@@ -51,6 +51,37 @@ def flat_at_budget(vectors: np.ndarray, budget: int) -> faiss.IndexFlatIP:
     return _flat(unit_rows(vectors[:, :budget]))
 
 
+def rescore(
+    vectors: np.ndarray, unit_queries: np.ndarray, candidates: np.ndarray, top_k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Order each query's candidate rows (-1 = none) by exact cosine on the first
+    unit_queries.shape[1] columns of `vectors` (N x keep, not normalised); keep the best top_k.
+
+    Returns D and I shaped like a FAISS search: Q x n, n = min(top_k, candidates per query),
+    padded with -inf and -1.
+    """
+    features = unit_queries.shape[1]
+    n = min(top_k, candidates.shape[1])
+    D = np.full((len(unit_queries), n), -np.inf, dtype=np.float32)
+    I = np.full((len(unit_queries), n), -1, dtype=np.int64)
+    for row, (query, rows) in enumerate(zip(unit_queries, candidates, strict=True)):
+        rows = np.sort(rows[rows >= 0])  # in file order: fewer pages touched, ties by row
+        block = vectors[rows, :features]
+        norms = np.sqrt(np.einsum("ij,ij->i", block, block))
+        scores = (block @ query) / np.maximum(norms, np.float32(1e-12))
+        best = _best(scores, n)
+        D[row, : len(best)], I[row, : len(best)] = scores[best], rows[best]
+    return D, I
+
+
+def _best(scores: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the `n` highest scores, highest first, ties by position."""
+    if n < len(scores):
+        picked = np.argpartition(-scores, n - 1)[:n]
+        return picked[np.lexsort((picked, -scores[picked]))]
+    return np.argsort(-scores, kind="stable")
+
+
 def _flat(unit_vectors: np.ndarray) -> faiss.IndexFlatIP:
     flat = faiss.IndexFlatIP(unit_vectors.shape[1])
     flat.add(unit_vectors)

@@ -7,8 +7,18 @@ import faiss
 import numpy as np
 
 from indexer.index_dir import LoadedIndex
-from indexer.retrieval import check_budget, flat_at_budget, structure_bytes
+from indexer.quantized import QuantizedBudget, quantized_budget
+from indexer.retrieval import (
+    FLAT_UP_TO,
+    check_budget,
+    flat_at_budget,
+    rescore,
+    structure_bytes,
+)
 from models.vectors import unit_rows
+
+LADDERS = ("auto", "float", "4bit")
+QUANTIZED_FROM = 16  # below this a 4-bit shortlist must be so long it is slower than a scan
 
 
 def ladder_budgets(keep: int) -> list[int]:
@@ -26,11 +36,17 @@ class SearchEngine:
     at k = 16 reads a quarter of the bytes of one at k = 64. The ladder of powers of two is
     built at start-up (under twice the memory of the full-budget array); other budgets are built
     on first use and kept in a least-recently-used cache bounded by `cache_bytes`. If the index
-    directory holds an approximate structure, its budget is served from it; every other budget
-    is exact.
+    directory holds an approximate structure, its budget is served from it.
+
+    With `ladder="4bit"` the ladder's budgets from 16 up hold 4-bit codes instead (an eighth
+    of the bytes, see indexer/quantized.py): a shortlist re-scored exactly, not guaranteed
+    exact. `"auto"` does so above FLAT_UP_TO items, where a float scan stops being cheap.
+    Every other budget is exact.
     """
 
-    def __init__(self, index: LoadedIndex, *, cache_bytes: int) -> None:
+    def __init__(self, index: LoadedIndex, *, cache_bytes: int, ladder: str = "auto") -> None:
+        if ladder not in LADDERS:
+            raise ValueError(f"unknown ladder {ladder!r}; choose one of {LADDERS}")
         self.index = index
         self.keep = index.keep
         self.count = len(index.ids)
@@ -39,9 +55,14 @@ class SearchEngine:
         self.approximate_features = None if info["exact"] else int(info["features"])
         # Measured once: serialising an approximate structure to size it costs as much as it holds.
         self._approximate_bytes = 0 if info["exact"] else structure_bytes(index.structure)
-        self._ladder: dict[int, faiss.Index] = {}
+        quantize = ladder == "4bit" or (ladder == "auto" and self.count > FLAT_UP_TO)
+        self._ladder: dict[int, faiss.Index | QuantizedBudget] = {}
         for budget in ladder_budgets(self.keep):
-            if info["exact"] and budget == int(info["features"]):
+            if budget == self.approximate_features:
+                continue  # served by the approximate structure
+            if quantize and budget >= QUANTIZED_FROM:
+                self._ladder[budget] = quantized_budget(index.vectors, budget)
+            elif info["exact"] and budget == int(info["features"]):
                 self._ladder[budget] = index.structure
             else:
                 self._ladder[budget] = flat_at_budget(index.vectors, budget)
@@ -49,7 +70,17 @@ class SearchEngine:
         self._lock = threading.Lock()
 
     def is_exact(self, k_features: int) -> bool:
-        return k_features != self.approximate_features
+        return k_features != self.approximate_features and not isinstance(
+            self._ladder.get(k_features), QuantizedBudget
+        )
+
+    def quantized(self) -> dict[int, int]:
+        """Shortlist length of each 4-bit budget (empty on a float ladder)."""
+        return {
+            budget: held.shortlist
+            for budget, held in self._ladder.items()
+            if isinstance(held, QuantizedBudget)
+        }
 
     def search(self, xq: np.ndarray, k_features: int, top_k: int) -> tuple[np.ndarray, np.ndarray]:
         """Scores and row numbers of the `top_k` best items for each query row.
@@ -65,7 +96,10 @@ class SearchEngine:
         """
         check_budget(k_features, self.keep, top_k=top_k)
         queries = unit_rows(np.atleast_2d(xq)[:, :k_features])
-        return self._budget_index(k_features).search(queries, min(top_k, self.count))
+        held = self._budget_index(k_features)
+        if isinstance(held, QuantizedBudget):
+            return held.search(self.index.vectors, queries, top_k)
+        return held.search(queries, min(top_k, self.count))
 
     def search_reranked(
         self, xq: np.ndarray, k_features: int, rerank_features: int, shortlist: int, top_k: int
@@ -78,15 +112,7 @@ class SearchEngine:
         check_budget(rerank_features, self.keep, top_k=top_k)
         _, candidates = self.search(xq, k_features, shortlist)
         queries = unit_rows(np.atleast_2d(xq)[:, :rerank_features])
-        n = min(top_k, candidates.shape[1])
-        D = np.full((len(queries), n), -np.inf, dtype=np.float32)
-        I = np.full((len(queries), n), -1, dtype=np.int64)
-        for row, (query, rows) in enumerate(zip(queries, candidates, strict=True)):
-            rows = rows[rows >= 0]
-            scores = unit_rows(self.index.vectors[rows, :rerank_features]) @ query
-            best = np.argsort(-scores, kind="stable")[:n]
-            D[row, : len(best)], I[row, : len(best)] = scores[best], rows[best]
-        return D, I
+        return rescore(self.index.vectors, queries, candidates, top_k)
 
     def feature_extremes(self, feature: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows with the `n` highest and `n` lowest values on ordered dimension `feature` (0-based),
@@ -104,7 +130,11 @@ class SearchEngine:
             | {"bytes": int(self.index.vectors.nbytes)}
         ]
         for budget, index in self._ladder.items():
-            held.append({"structure": "exact ladder", "features": budget, "bytes": _bytes(index)})
+            if isinstance(index, QuantizedBudget):
+                kind, size = "4-bit ladder", index.nbytes
+            else:
+                kind, size = "exact ladder", _bytes(index)
+            held.append({"structure": kind, "features": budget, "bytes": size})
         with self._lock:
             cached = list(self._cache.items())
         for budget, index in cached:
@@ -119,7 +149,7 @@ class SearchEngine:
             )
         return held
 
-    def _budget_index(self, k_features: int) -> faiss.Index:
+    def _budget_index(self, k_features: int) -> faiss.Index | QuantizedBudget:
         if k_features == self.approximate_features:
             return self.index.structure
         if k_features in self._ladder:

@@ -1,6 +1,7 @@
 """Service settings: command-line flags or environment variables (prefix TRICL_)."""
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +27,11 @@ class Settings(BaseSettings):
         256 * 1024 * 1024,
         ge=0,
         description="memory for budgets outside the ladder of powers of two, built on first use",
+    )
+    ladder: Literal["auto", "float", "4bit"] = Field(
+        "auto",
+        description="budgets from 16 up as 4-bit codes with an exact re-score of a shortlist "
+        "(4bit; not guaranteed exact), as float32 (float, exact), or 4bit above 100,000 items",
     )
     embed_max_batch: int = Field(
         64, ge=1, le=1024, description="query images per forward pass; 1 embeds each alone"

@@ -40,7 +40,7 @@ def load_state(
             f"but holds {model_config['id']}: rebuild the index"
         )
     encoder = load_query_encoder(index, model_config)
-    engine = SearchEngine(index, cache_bytes=settings.budget_cache_bytes)
+    engine = SearchEngine(index, cache_bytes=settings.budget_cache_bytes, ladder=settings.ladder)
     embedder = QueryEmbedder(
         encoder,
         index.keep,

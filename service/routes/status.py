@@ -30,6 +30,11 @@ def info(state: StateDep) -> dict:
         "index_type": structure["type"],
         "exact": structure["exact"],
         "index": structure,
+        "ladder": {
+            "quantized": state.engine.quantized(),
+            "note": "budgets listed here are 4-bit codes: a shortlist of this length, re-scored "
+            "exactly, serves a top 10 (not guaranteed exact); every other budget is float32",
+        },
         "memory": {"total_bytes": sum(held["bytes"] for held in memory), "structures": memory},
         "embedding": {"max_batch": embedder.max_batch, "max_wait_ms": embedder.max_wait * 1000},
         "metric": manifest["metric"],

@@ -21,6 +21,13 @@ def test_the_benchmark_runs_end_to_end_at_a_tiny_size(gallery, tmp_path, capsys)
     assert [row["k"] for row in synthetic["budgets"]] == [4, 8, 16, 32, 64, 128]
     assert all(row["single"]["median_ms"] > 0 for row in synthetic["budgets"])
     assert {held["features"] for held in synthetic["memory"]} >= {1, 64, 128}
+    quantized = results["quantized"]
+    assert [row["k"] for row in quantized["budgets"]] == [16, 32, 64, 128]
+    assert all(0 <= row["identical_top10"] <= 1 for row in quantized["budgets"])
+    assert quantized["ladder_bytes"]["4bit"] < quantized["ladder_bytes"]["float"]
+    memory = {(row["index"], row["ladder"]): row["rss_mib"] for row in results["memory"]}
+    assert set(memory) == {(i, ladder) for i in ("flat", "ivfpq") for ladder in ("float", "4bit")}
+    assert all(rss["VmRSS"] >= rss["RssAnon"] > 0 for rss in memory.values())
     types = {row["type"]: row for row in results["ann"]["types"]}
     assert set(types) == {"flat", "ivf", "hnsw", "ivfpq"}
     assert types["flat"]["recall_at_10_held_out"] == 1.0
