@@ -3,6 +3,7 @@
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -118,6 +119,8 @@ def bench_http(
         with running_service(index, environment) as (url, pid):
             _load(url, images, 4, min(3.0, duration), middle)  # warm-up
             rss = resident_mib(pid)
+            if mode == "batched":
+                stages = stage_split(url, images, [middle, budgets[-1]])
             for load in loads if mode == "batched" else ["quiet"]:
                 with cpu_hog() if load != "quiet" else nullcontext():
                     for k_features in budgets if mode == "batched" else [middle]:
@@ -131,7 +134,36 @@ def bench_http(
                                 f"ms, p99 {result['p99_ms']} ms",
                                 flush=True,
                             )
-    return {"budgets": budgets, "duration_s": duration, "runs": runs}
+    return {"budgets": budgets, "duration_s": duration, "runs": runs, "stages": stages}
+
+
+def stage_split(url: str, images: list[str], budgets: list[int], requests: int = 300) -> list[dict]:
+    """Median milliseconds per stage of a lone request (one at a time, quiet), from the
+    service's Server-Timing header, next to the median the client measured end to end."""
+    payloads = [Path(image).read_bytes() for image in images]
+    split = []
+    with httpx.Client(timeout=30) as client:
+        for k_features in budgets:
+            stages: dict[str, list[float]] = {}
+            client_ms = []
+            for i in range(requests):
+                started = time.perf_counter()
+                response = client.post(
+                    f"{url}/search",
+                    params={"k_features": k_features},
+                    files={"file": ("q.png", payloads[i % len(payloads)], "image/png")},
+                )
+                client_ms.append((time.perf_counter() - started) * 1000)
+                response.raise_for_status()
+                for entry in response.headers["server-timing"].split(", "):
+                    name, duration = entry.split(";dur=")
+                    stages.setdefault(name, []).append(float(duration))
+            medians = {name: round(statistics.median(values), 3) for name, values in stages.items()}
+            client_median = round(statistics.median(client_ms), 3)
+            split.append(
+                {"k_features": k_features, "stages_ms": medians, "client_ms": client_median}
+            )
+    return split
 
 
 def _load(url: str, images: list[str], concurrency: int, duration: float, k: int) -> dict:

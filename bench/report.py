@@ -88,6 +88,20 @@ def rerank_table(part: dict) -> str:
     return "\n".join(lines)
 
 
+def stage_table(part: dict) -> str:
+    """Where a lone request's time goes, per budget (medians of each stage on its own)."""
+    names = list(part["stages"][0]["stages_ms"])
+    lines = [
+        "A lone request, quiet machine: median ms per stage (Server-Timing) and at the client",
+        "| k | " + " | ".join(names) + " | client |",
+        "| --- " * (len(names) + 2) + "|",
+    ]
+    for row in part["stages"]:
+        cells = " | ".join(f"{row['stages_ms'][name]:.3f}" for name in names)
+        lines.append(f"| {row['k_features']} | {cells} | {row['client_ms']:.3f} |")
+    return "\n".join(lines)
+
+
 def http_table(part: dict) -> str:
     lines = [
         f"POST /search, {part['duration_s']} s per row",

@@ -17,6 +17,7 @@ from service.routes import admin, items, observability, page, search, status
 from service.routes.page import STATIC_DIR
 from service.settings import Settings
 from service.state import ServiceState, load_state
+from service.timing import ServerTiming
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
             allow_methods=["GET", "POST"],
             allow_headers=["X-API-Key", "Content-Type"],
         )
+    app.add_middleware(ServerTiming)
     app.add_middleware(CountRequests, metrics=metrics)
     app.include_router(search.router)
     app.include_router(status.router)

@@ -19,6 +19,7 @@ from PIL import Image
 
 from models.config import EncoderConfig
 from models.preprocess import to_pixels
+from service.timing import StageTimes
 
 
 class PixelEncoder(Protocol):
@@ -31,12 +32,13 @@ class PixelEncoder(Protocol):
 
 
 class _Slot:
-    __slots__ = ("error", "pixels", "vector")
+    __slots__ = ("error", "forward_seconds", "pixels", "vector")
 
     def __init__(self, pixels: np.ndarray) -> None:
         self.pixels = pixels
         self.vector: np.ndarray | None = None
         self.error: BaseException | None = None
+        self.forward_seconds = 0.0
 
 
 class QueryEmbedder:
@@ -73,12 +75,26 @@ class QueryEmbedder:
         finally:
             arrival.done()
 
-    def embed_one(self, image: Image.Image, arrival: "Arrival | None" = None) -> np.ndarray:
-        """One decoded image -> float32 keep-vector in importance order."""
-        pixels = to_pixels(image, self.encoder.config)
+    def embed_one(
+        self,
+        image: Image.Image,
+        arrival: "Arrival | None" = None,
+        times: StageTimes | None = None,
+    ) -> np.ndarray:
+        """One decoded image -> float32 keep-vector in importance order.
+
+        `times` gets "preprocess", "forward" (the pass that embedded this image, shared with
+        the rest of its batch) and "batching" (waiting for the model or for other arrivals).
+        """
+        times = times or StageTimes()
+        with times.stage("preprocess"):
+            pixels = to_pixels(image, self.encoder.config)
+        started = time.perf_counter()
         if self.max_batch == 1:
             self.on_batch(1)
-            return self._forward([pixels])[0]
+            vector = self._forward([pixels])[0]
+            times.add("forward", time.perf_counter() - started)
+            return vector
         slot = _Slot(pixels)
         with self._changed:
             if arrival is not None:
@@ -93,6 +109,8 @@ class QueryEmbedder:
                     break
                 self._running = True
             self._run_batch()
+        times.add("forward", slot.forward_seconds)
+        times.add("batching", time.perf_counter() - started - slot.forward_seconds)
         if slot.error is not None:
             raise slot.error
         return slot.vector
@@ -118,13 +136,15 @@ class QueryEmbedder:
             return
         try:
             self.on_batch(len(batch))
+            started = time.perf_counter()
             vectors = self._forward([slot.pixels for slot in batch])
         except Exception as error:  # handed to every request in the batch
             for slot in batch:
                 slot.error = error
         else:
+            seconds = time.perf_counter() - started
             for slot, vector in zip(batch, vectors, strict=True):
-                slot.vector = vector
+                slot.vector, slot.forward_seconds = vector, seconds
         finally:
             with self._changed:
                 self._running = False

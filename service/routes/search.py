@@ -12,6 +12,7 @@ from service.schemas import SearchPlan, SearchResponse, build_response, plan_sea
 from service.security import ApiKey
 from service.settings import Settings
 from service.state import ServiceState
+from service.timing import StageTimes
 from service.upload import UploadDep
 
 router = APIRouter(tags=["search"], dependencies=[ApiKey])
@@ -47,32 +48,37 @@ async def search(
         state.index.keep, settings, k_features=k_features, top_k=top_k,
         rerank_features=rerank_features, shortlist=shortlist,
     )  # fmt: skip
-    started = time.perf_counter()
+    times: StageTimes = request.state.times
+    times.route_started = started = time.perf_counter()
     try:
-        response = await run_in_threadpool(_search, state, settings, data, plan)
+        response = await run_in_threadpool(_search, state, settings, data, plan, times)
     except ImageRejected as error:
         raise HTTPException(error.status_code, str(error)) from None
-    seconds = time.perf_counter() - started
+    times.route_returned = time.perf_counter()
+    seconds = times.route_returned - started
     request.app.state.metrics.search_seconds.labels(str(plan.k_features)).observe(seconds)
     return response
 
 
 def _search(
-    state: ServiceState, settings: Settings, data: bytes, plan: SearchPlan
+    state: ServiceState, settings: Settings, data: bytes, plan: SearchPlan, times: StageTimes
 ) -> SearchResponse:
     with state.embedder.arriving() as arrival:
-        image = decode_upload(data, max_pixels=settings.max_image_pixels)
+        with times.stage("decode"):
+            image = decode_upload(data, max_pixels=settings.max_image_pixels)
         try:
-            query = state.embedder.embed_one(image, arrival)
+            query = state.embedder.embed_one(image, arrival, times)
         except (OSError, ValueError) as error:
             raise ImageRejected("the image could not be converted for the model") from error
     engine = state.engine
-    if plan.rerank_features is None:
-        D, I = engine.search(query, plan.k_features, plan.top_k)
-        exact = engine.is_exact(plan.k_features)
-    else:
-        D, I = engine.search_reranked(
-            query, plan.k_features, plan.rerank_features, plan.shortlist, plan.top_k
-        )
-        exact = False  # a shortlist may miss items the larger budget alone would rank high
-    return build_response(state, D[0], I[0], plan, exact)
+    with times.stage("search"):
+        if plan.rerank_features is None:
+            D, I = engine.search(query, plan.k_features, plan.top_k)
+            exact = engine.is_exact(plan.k_features)
+        else:
+            D, I = engine.search_reranked(
+                query, plan.k_features, plan.rerank_features, plan.shortlist, plan.top_k
+            )
+            exact = False  # a shortlist may miss items the larger budget alone would rank high
+    with times.stage("respond"):
+        return build_response(state, D[0], I[0], plan, exact)

@@ -42,6 +42,9 @@ def test_the_benchmark_runs_end_to_end_at_a_tiny_size(gallery, tmp_path, capsys)
         ("one at a time", "quiet", 16, 1),
     ]
     assert all(r["requests"] > 0 and r["errors"] == 0 for r in runs)
+    split = results["http"]["stages"]
+    assert [row["k_features"] for row in split] == [16, 128]
+    assert all({"parse", "forward", "search", "json"} <= set(row["stages_ms"]) for row in split)
     assert (out / "performance-latency-vs-k.png").stat().st_size > 0
     assert "| k | 1 query median" in capsys.readouterr().out
 

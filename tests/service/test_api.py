@@ -45,6 +45,22 @@ def test_search_defaults_to_keep_and_ten_results(client):
     assert scores == sorted(scores, reverse=True)
 
 
+def test_a_search_says_where_its_time_went(client):
+    response = upload(client, png_bytes(garment(4)), k_features=8)
+    stages = {}
+    for entry in response.headers["server-timing"].split(", "):
+        name, duration = entry.split(";dur=")
+        stages[name] = float(duration)
+    assert list(stages) == [
+        "parse", "decode", "preprocess", "forward", "batching", "search", "respond", "json",
+        "total",
+    ]  # fmt: skip
+    assert all(value >= 0 for value in stages.values())
+    # The stages are disjoint stretches of the request, so together they fit in its total.
+    assert sum(value for name, value in stages.items() if name != "total") <= stages["total"] + 0.01
+    assert "server-timing" not in client.get("/health").headers
+
+
 def test_a_gallery_image_finds_itself_first(client, gallery):
     data = (gallery / "plain/item-05.png").read_bytes()
     body = upload(client, data, k_features=16, top_k=3).json()

@@ -55,7 +55,7 @@ def test_auto_keeps_a_small_gallery_float_and_memory_says_which(clustered):
 
 
 def test_a_larger_top_k_gets_a_longer_shortlist(clustered):
-    index, xb, xq = clustered
+    _, xb, xq = clustered
     budget = quantized_budget(xb, 16)
     D, I = budget.search(xb, _unit(xq[:5, :16]), 200)
     assert I.shape == (5, 200) and np.all(I >= 0)
