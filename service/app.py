@@ -5,10 +5,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 from service.deps import get_settings
 from service.metrics import ServiceMetrics
@@ -58,6 +60,7 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
         app.dependency_overrides[get_settings] = lambda: settings
     app.state.metrics = metrics
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
     active = settings or get_settings()
     app.add_middleware(LimitUploadSize, max_upload_bytes=active.max_upload_bytes)
@@ -84,6 +87,22 @@ async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
     """A bug must not leak paths or a stack trace: log it here, answer in one generic line."""
     logger.exception("unexpected error on %s %s", request.method, request.url.path)
     return JSONResponse(status_code=500, content={"detail": "internal error; see the service log"})
+
+
+async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
+    """An upload the service could not store (uploads over 1 MB are spooled to the temporary
+    folder) is the service's fault, not the caller's: 503 with a retry hint, not FastAPI's 400
+    "There was an error parsing the body"."""
+    if error.status_code == 400 and isinstance(error.__cause__, OSError):
+        logger.error("could not store an upload: %s", error.__cause__)
+        detail = (
+            "the service could not store the upload (its temporary folder is full or not "
+            "writable); try again later"
+        )
+        return JSONResponse(
+            status_code=503, content={"detail": detail}, headers={"Retry-After": "30"}
+        )
+    return await http_exception_handler(request, error)
 
 
 async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -1,6 +1,5 @@
 """Index updates, and builds killed at any moment: the previous index always survives."""
 
-import contextlib
 import os
 import shutil
 import signal
@@ -14,6 +13,7 @@ from PIL import Image
 
 from indexer.__main__ import main
 from indexer.index_dir import load_index
+from tests.helpers.disk import small_disk
 from tests.helpers.images import garment
 
 
@@ -105,19 +105,6 @@ def test_killing_a_build_at_any_moment_leaves_a_loadable_index(built, tmp_path, 
     # The next build clears what killed runs left behind.
     assert main(["build", "--gallery", str(gallery), "--out", str(out), "--workers", "0"]) == 0
     assert not list(out.parent.glob(".index.building-*"))
-
-
-@contextlib.contextmanager
-def small_disk(path, options: str):
-    """A tmpfs mounted at `path` with `options` (e.g. "size=8m", "size=1m,ro") while in use."""
-    path.mkdir()
-    mount = ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)]
-    if subprocess.run(mount, capture_output=True).returncode != 0:
-        pytest.skip("no permission to mount a tmpfs here")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", str(path)], capture_output=True)
 
 
 @pytest.mark.slow
