@@ -26,18 +26,14 @@ from bench.search import (
     bench_structures,
     synthetic_vectors,
 )
+from bench.soak import bench_soak
 from indexer.index_dir import load_index
 from models.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from service.engine import ladder_budgets
 
-PARTS = (
-    "search",
-    "quantized",
-    "memory",
-    "ann",
-    "rerank",
-    "http",
-)  # the index build always runs: the rest needs it
+# The index build always runs (the rest needs it); the soak, an hour long, only when asked.
+PARTS = ("search", "quantized", "memory", "ann", "rerank", "http", "soak")
+DEFAULT_PARTS = PARTS[:-1]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,8 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         "--no-hog", action="store_true", help="HTTP on a quiet machine only, not beside a CPU hog"
     )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument(
+        "--soak-minutes", type=float, default=30, help="length of each soak (quiet, beside a hog)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="indexer decoding processes")
-    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(DEFAULT_PARTS))
     parser.add_argument("--out", type=Path, default=Path("docs"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -135,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
             print(report.http_table(results["http"]) + "\n", flush=True)
             print(report.lone_request_table(results["http"]) + "\n", flush=True)
             print(report.stage_table(results["http"]) + "\n", flush=True)
+            save()
+        if "soak" in args.parts:
+            results["soak"] = bench_soak(index_dir, gallery, args.soak_minutes)
+            print(report.soak_table(results["soak"]) + "\n", flush=True)
             save()
     print(f"saved {args.out / 'performance.json'}")
     return 0

@@ -179,11 +179,15 @@ def _load(url: str, images: list[str], concurrency: int, duration: float, k: int
     ]
     command += ["-s", str(WRK_SCRIPT), f"{url}/search?k_features={k}&top_k=10", "--", *images]
     finished = subprocess.run(command, capture_output=True, text=True, check=True)
-    summary = json.loads(finished.stdout.strip().splitlines()[-1])
+    return {"concurrency": concurrency, **wrk_summary(finished.stdout)}
+
+
+def wrk_summary(output: str) -> dict:
+    """Requests, errors, QPS, p50 and p99 from the JSON line search.lua prints last."""
+    summary = json.loads(output.strip().splitlines()[-1])
     seconds = summary["duration_us"] / 1e6
     errors = summary["socket_errors"] + summary["status_errors"] + summary["timeouts"]
     return {
-        "concurrency": concurrency,
         "seconds": round(seconds, 2),
         "requests": summary["requests"],
         "errors": errors,

@@ -102,6 +102,22 @@ def stage_table(part: dict) -> str:
     return "\n".join(lines)
 
 
+def soak_table(runs: list[dict]) -> str:
+    lines = [
+        "| machine | minutes | requests | errors | p99 (ms) | RSS at 2 min (MiB) | at the end | "
+        "peak | growth after 2 min |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for run in runs:
+        lines.append(
+            f"| {run['load']} | {run['seconds'] / 60:.1f} | {run['requests']:,} | "
+            f"{run['errors']} | {run['p99_ms']} | {run['rss_at_2_min_mib']} | "
+            f"{run['rss_end_mib']} | {run['rss_peak_mib']} | "
+            f"{run['growth_after_2_min_pct']:+.1f}% |"
+        )
+    return "\n".join(lines)
+
+
 def http_table(part: dict) -> str:
     lines = [
         f"POST /search, {part['duration_s']} s per row",

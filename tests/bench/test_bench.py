@@ -68,3 +68,18 @@ def test_the_scaling_benchmark_runs_at_a_tiny_size(gallery, tmp_path, local_ray)
     }
     assert sizes[("flat", 16)] == 64.0 and sizes[("flat", 32)] == 128.0  # 4 bytes a feature
     assert sizes[("ivfpq", 32)] < sizes[("flat", 32)] < sizes[("hnsw", 32)]
+
+
+def test_the_soak_records_a_memory_curve_quiet_and_beside_a_hog(index_dir, gallery):
+    from bench.report import soak_table
+    from bench.soak import bench_soak
+
+    runs = bench_soak(index_dir, gallery, minutes=4 / 60, concurrency=4, interval=1)
+    assert [run["load"] for run in runs] == ["quiet", "beside a CPU hog"]
+    for run in runs:
+        assert run["requests"] > 0 and run["errors"] == 0
+        seconds = [point["s"] for point in run["rss"]]
+        assert seconds[0] == 0 and len(seconds) >= 3 and seconds == sorted(seconds)
+        assert all(point["rss_mib"] > 0 for point in run["rss"])
+        assert run["rss_peak_mib"] >= run["rss_end_mib"]
+    assert "| beside a CPU hog | 0.1 |" in soak_table(runs)
