@@ -3,11 +3,18 @@
 import time
 from pathlib import Path
 
+import faiss
 import numpy as np
 
 from bench.timing import time_each, time_side_by_side
 from indexer.index_dir import LoadedIndex
-from indexer.retrieval import build_structure, flat_at_budget, recall_at_10, structure_bytes
+from indexer.retrieval import (
+    build_structure,
+    flat_at_budget,
+    one_thread_per_query,
+    recall_at_10,
+    structure_bytes,
+)
 from models.vectors import unit_rows
 from service.engine import SearchEngine, ladder_budgets
 
@@ -46,7 +53,7 @@ def bench_budgets(
 ) -> dict:
     """Single-query and 64-query latency at each budget, next to the bandwidth floor."""
     count, keep = vectors.shape
-    engine = SearchEngine(in_memory_index(vectors), cache_bytes=0)
+    engine = SearchEngine(in_memory_index(vectors), cache_bytes=0, ladder="float")
     budgets = sorted({b for b in BUDGETS if b < keep} | {keep})
     rows = []
     for budget in budgets:
@@ -83,7 +90,17 @@ def bench_budgets(
 
 def bench_quantized(vectors: np.ndarray, queries: np.ndarray, repeats: int) -> dict:
     """The 4-bit ladder against the float ladder at each budget it covers: single-query latency
-    side by side, agreement of the top 10 with exact search on every query, memory, start-up."""
+    side by side, agreement of the top 10 with exact search on every query, memory, start-up.
+    FAISS runs one thread per query, as in the service."""
+    threads = faiss.omp_get_max_threads()
+    one_thread_per_query()
+    try:
+        return _quantized_against_float(vectors, queries, repeats)
+    finally:
+        faiss.omp_set_num_threads(threads)
+
+
+def _quantized_against_float(vectors: np.ndarray, queries: np.ndarray, repeats: int) -> dict:
     index = in_memory_index(vectors)
     started = time.perf_counter()
     exact = SearchEngine(index, cache_bytes=0, ladder="float")
