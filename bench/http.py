@@ -28,14 +28,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_service(index: Path, environment: dict[str, str]):
-    """Start the service on a free loopback port; yields (url, pid) once /health answers."""
-    with running_services([index], environment) as [(url, pid)]:
+def running_service(index: Path, environment: dict[str, str], *, code: Path | None = None):
+    """Start the service on a free loopback port; yields (url, pid) once /health answers.
+    `code`: a checkout whose `service` package runs instead of this one."""
+    with running_services([index], environment, code=code) as [(url, pid)]:
         yield url, pid
 
 
 @contextmanager
-def running_services(indexes: list[Path], environment: dict[str, str]):
+def running_services(indexes: list[Path], environment: dict[str, str], *, code: Path | None = None):
     """One service per index, started together; yields [(url, pid)] once all are healthy."""
     started = []
     try:
@@ -45,6 +46,7 @@ def running_services(indexes: list[Path], environment: dict[str, str]):
             process = subprocess.Popen(
                 [sys.executable, "-m", "service", "--index", str(index), "--port", str(port)],
                 env=env,
+                cwd=code,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
@@ -117,7 +119,7 @@ def bench_http(
     loads = ["quiet", "beside a CPU hog"] if hog else ["quiet"]
     for mode, environment in MODES.items():
         with running_service(index, environment) as (url, pid):
-            _load(url, images, 4, min(3.0, duration), middle)  # warm-up
+            wrk_load(url, images, 4, min(3.0, duration), middle)  # warm-up
             rss = resident_mib(pid)
             if mode == "batched":
                 stages = stage_split(url, images, [middle, budgets[-1]])
@@ -125,7 +127,7 @@ def bench_http(
                 with cpu_hog() if load != "quiet" else nullcontext():
                     for k_features in budgets if mode == "batched" else [middle]:
                         for concurrency in concurrencies:
-                            result = _load(url, images, concurrency, duration, k_features)
+                            result = wrk_load(url, images, concurrency, duration, k_features)
                             run = {"mode": mode, "load": load, "k_features": k_features}
                             runs.append({**run, "service_rss_mib": rss, **result})
                             print(
@@ -166,7 +168,7 @@ def stage_split(url: str, images: list[str], budgets: list[int], requests: int =
     return split
 
 
-def _load(url: str, images: list[str], concurrency: int, duration: float, k: int) -> dict:
+def wrk_load(url: str, images: list[str], concurrency: int, duration: float, k: int) -> dict:
     """One wrk run (a separate process, one thread, C): it costs the 2-core machine far less
     CPU per request than a Python client, so the service gets the cores."""
     command = [

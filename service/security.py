@@ -8,7 +8,7 @@ from fastapi import Depends, Header, HTTPException
 from service.deps import SettingsDep
 
 
-def require_api_key(
+async def require_api_key(
     settings: SettingsDep, x_api_key: Annotated[str | None, Header()] = None
 ) -> None:
     """With TRICL_API_KEY set, search and gallery routes need it in the X-API-Key header."""
@@ -17,7 +17,7 @@ def require_api_key(
         raise HTTPException(401, "missing or wrong API key: send it in the X-API-Key header")
 
 
-def require_admin_key(
+async def require_admin_key(
     settings: SettingsDep, x_admin_key: Annotated[str | None, Header()] = None
 ) -> None:
     """Admin routes are off unless TRICL_ADMIN_KEY is set, and then need it in X-Admin-Key."""

@@ -83,3 +83,18 @@ def test_the_soak_records_a_memory_curve_quiet_and_beside_a_hog(index_dir, galle
         assert all(point["rss_mib"] > 0 for point in run["rss"])
         assert run["rss_peak_mib"] >= run["rss_end_mib"]
     assert "| beside a CPU hog | 0.1 |" in soak_table(runs)
+
+
+def test_versus_runs_an_earlier_commit_beside_this_checkout(gallery, tmp_path):
+    from bench.versus import main as versus
+
+    out = tmp_path / "docs"
+    arguments = ["--baseline", "HEAD", "--gallery", str(gallery), "--rounds", "2"]
+    assert versus([*arguments, "--duration", "1", "--out", str(out)]) == 0
+    part = json.loads((out / "versus.json").read_text())["versus"]
+    assert [(run["round"], run["version"], run["concurrency"]) for run in part["runs"]] == [
+        (0, "HEAD", 1), (0, "HEAD", 32), (0, "this checkout", 1), (0, "this checkout", 32),
+        (1, "this checkout", 1), (1, "this checkout", 32), (1, "HEAD", 1), (1, "HEAD", 32),
+    ]  # fmt: skip
+    assert all(run["requests"] > 0 and run["errors"] == 0 for run in part["runs"])
+    assert set(part["summary"]) == {"HEAD", "this checkout"}
