@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from service.deps import load_settings, use_settings
+from service.deps import load_settings
 from service.metrics import ServiceMetrics
 from service.middleware import CountRequests, LimitUploadSize
 from service.routes import admin, items, observability, page, search, status
@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        active = settings or load_settings()
+        active = app.state.settings
         loaded = state or load_state(active, on_batch=metrics.embed_batch.observe)
         if state is not None:
             loaded.embedder.on_batch = metrics.embed_batch.observe
@@ -56,13 +56,11 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
         version="0.1.0",
         lifespan=lifespan,
     )
-    if settings is not None:
-        use_settings(app, settings)
     app.state.metrics = metrics
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
-    active = settings or load_settings()
+    active = app.state.settings = settings or load_settings()
     app.add_middleware(LimitUploadSize, max_upload_bytes=active.max_upload_bytes)
     if active.cors_origins:
         app.add_middleware(

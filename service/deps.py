@@ -1,35 +1,27 @@
-"""Dependencies routes ask for; `use_settings` points an app at settings of its own."""
+"""Dependencies routes ask for: the app's settings and the state loaded for them."""
 
 from functools import lru_cache
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, Request
 
 from service.settings import Settings
 from service.state import ServiceState
 
-# Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency on the
-# thread pool, and a hop there and back for each of them cost a lone request more than its
-# search (Server-Timing "parse").
+# Both are `async def` and read app.state: FastAPI runs a plain `def` dependency on its thread
+# pool (a hop there and back per request), and any entry in app.dependency_overrides makes it
+# re-analyse every dependency's signature on every request, about a fifth of the service's CPU
+# under load.
 
 
 @lru_cache
 def load_settings() -> Settings:
+    """Settings from flags' environment (TRICL_*), read once per process."""
     return Settings()
 
 
-async def get_settings() -> Settings:
-    return load_settings()
-
-
-def use_settings(app: FastAPI, settings: Settings) -> None:
-    """Serve `app` with `settings` instead of the environment's (an async override, like the
-    dependency it replaces, so it runs without a thread hop)."""
-
-    async def given() -> Settings:
-        return settings
-
-    app.dependency_overrides[get_settings] = given
+async def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
 
 
 async def get_state(request: Request) -> ServiceState:

@@ -19,7 +19,7 @@ import uvicorn
 from fastapi import FastAPI, Header, HTTPException, Query
 from fastapi.responses import JSONResponse
 
-from service.deps import use_settings
+from service.deps import load_settings
 from service.schemas import ShardedSearchResponse
 from service.settings import Settings
 from service.upload import UploadDep
@@ -47,8 +47,7 @@ def create_fanout_app(
             yield
 
     app = FastAPI(title="triCL image retrieval: fan-out over shards", lifespan=lifespan)
-    if settings is not None:
-        use_settings(app, settings)
+    app.state.settings = settings or load_settings()
 
     async def ask_all(method: str, path: str, **request) -> list[httpx.Response]:
         client: httpx.AsyncClient = app.state.client
