@@ -3,7 +3,6 @@
 import time
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 from bench.timing import time_each, time_side_by_side
@@ -11,7 +10,6 @@ from indexer.index_dir import LoadedIndex
 from indexer.retrieval import (
     build_structure,
     flat_at_budget,
-    one_thread_per_query,
     recall_at_10,
     structure_bytes,
 )
@@ -91,16 +89,7 @@ def bench_budgets(
 def bench_quantized(vectors: np.ndarray, queries: np.ndarray, repeats: int) -> dict:
     """The 4-bit ladder against the float ladder at each budget it covers: single-query latency
     side by side, agreement of the top 10 with exact search on every query, memory, start-up.
-    FAISS runs one thread per query, as in the service."""
-    threads = faiss.omp_get_max_threads()
-    one_thread_per_query()
-    try:
-        return _quantized_against_float(vectors, queries, repeats)
-    finally:
-        faiss.omp_set_num_threads(threads)
-
-
-def _quantized_against_float(vectors: np.ndarray, queries: np.ndarray, repeats: int) -> dict:
+    Both scan one query per thread, as the engine always does."""
     index = in_memory_index(vectors)
     started = time.perf_counter()
     exact = SearchEngine(index, cache_bytes=0, ladder="float")

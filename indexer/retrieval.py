@@ -46,12 +46,14 @@ def check_budget(k_features: int, keep: int, *, top_k: int = 1) -> None:
 
 
 def one_thread_per_query() -> None:
-    """Scan each query on the thread that asked for it: FAISS without an OpenMP team.
+    """Let FAISS scan on the calling thread alone, without an OpenMP team.
 
-    A service searches one query per request, and requests already run side by side. For one
-    query, FAISS's team of 2 threads halved a 60k x 16 scan (0.6 -> 0.3 ms) but made 60k x 128
-    slower (2.2 -> 3.7 ms, p99 3.1 -> 7.8), and it needs every core at once, which a busy
-    machine does not give: the tail of a lone request then waits on the other core.
+    Call it on the thread that searches: OpenMP keeps the setting per thread, so setting it
+    once at start-up leaves every request thread with a team of one thread per core. A
+    service searches one query per request and requests already run side by side; with teams,
+    32 concurrent requests on 2 cores ran 64 scanning threads. For one query alone a team of 2
+    halved a 60k x 16 scan (0.6 -> 0.3 ms) but made 60k x 128 slower (2.2 -> 3.7 ms, p99 3.1 ->
+    7.8), and it needs every core at once, which a busy machine does not give.
     """
     faiss.omp_set_num_threads(1)
 

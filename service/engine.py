@@ -12,6 +12,7 @@ from indexer.retrieval import (
     FLAT_UP_TO,
     check_budget,
     flat_at_budget,
+    one_thread_per_query,
     rescore,
     structure_bytes,
 )
@@ -95,6 +96,7 @@ class SearchEngine:
             approximate structure found fewer), n = min(top_k, N).
         """
         check_budget(k_features, self.keep, top_k=top_k)
+        one_thread_per_query()
         queries = unit_rows(np.atleast_2d(xq)[:, :k_features])
         held = self._budget_index(k_features)
         if isinstance(held, QuantizedBudget):

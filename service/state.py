@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from indexer.index_dir import LoadedIndex, load_index
-from indexer.retrieval import one_thread_per_query
 from models.config import ONNX_FILE, EncoderConfig, read_config
 from models.onnx_encoder import OnnxEncoder
 from service.embedding import PixelEncoder, QueryEmbedder
@@ -41,7 +40,6 @@ def load_state(
             f"but holds {model_config['id']}: rebuild the index"
         )
     encoder = load_query_encoder(index, model_config)
-    one_thread_per_query()
     engine = SearchEngine(index, cache_bytes=settings.budget_cache_bytes, ladder=settings.ladder)
     embedder = QueryEmbedder(
         encoder,
