@@ -93,6 +93,7 @@ def cpu_hog():
     command = ["nice", "-n", "19", sys.executable, "-c", "while True: pass"]
     hogs = [subprocess.Popen(command) for _ in range(len(os.sched_getaffinity(0)))]
     try:
+        time.sleep(0.5)  # started and spinning before anything is measured
         yield
     finally:
         for hog in hogs:
@@ -109,34 +110,80 @@ def bench_http(
     budgets: list[int],
     *,
     hog: bool = True,
+    rounds: int = 2,
 ) -> dict:
     """QPS, p50, p99 and errors at every budget and concurrency, on a quiet machine and beside
-    a nice-19 CPU hog; and at the middle budget with queries embedded one at a time."""
+    a nice-19 CPU hog; and at the middle budget with queries embedded one at a time.
+
+    Quiet and hog runs alternate, `rounds` times each and the order flipped every round, each
+    run `duration / rounds` long: the machine's own drift (other tenants, frequency) then falls
+    on both sides of every comparison instead of on whichever ran later.
+    """
     indexed = (index / IDS_FILE).read_text(encoding="utf-8").splitlines()[:256]
     images = [str(gallery / item) for item in indexed]  # readable ones: no 400s in the counts
     middle = budgets[len(budgets) // 2]
     runs = []
     loads = ["quiet", "beside a CPU hog"] if hog else ["quiet"]
+    seconds = duration / rounds
     for mode, environment in MODES.items():
         with running_service(index, environment) as (url, pid):
             wrk_load(url, images, 4, min(3.0, duration), middle)  # warm-up
             rss = resident_mib(pid)
             if mode == "batched":
                 stages = stage_split(url, images, [middle, budgets[-1]])
-            for load in loads if mode == "batched" else ["quiet"]:
-                with cpu_hog() if load != "quiet" else nullcontext():
-                    for k_features in budgets if mode == "batched" else [middle]:
-                        for concurrency in concurrencies:
-                            result = wrk_load(url, images, concurrency, duration, k_features)
+            for k_features in budgets if mode == "batched" else [middle]:
+                for concurrency in concurrencies:
+                    for round_number in range(rounds):
+                        order = loads if mode == "batched" else ["quiet"]
+                        for load in order if round_number % 2 == 0 else order[::-1]:
+                            with cpu_hog() if load != "quiet" else nullcontext():
+                                result = wrk_load(url, images, concurrency, seconds, k_features)
                             run = {"mode": mode, "load": load, "k_features": k_features}
-                            runs.append({**run, "service_rss_mib": rss, **result})
+                            run |= {"round": round_number, "service_rss_mib": rss}
+                            runs.append(run | result)
                             print(
                                 f"  {mode}, {load}, k={k_features:>3}, concurrency "
                                 f"{concurrency:>2}: {result['qps']} QPS, p50 {result['p50_ms']} "
                                 f"ms, p99 {result['p99_ms']} ms",
                                 flush=True,
                             )
-    return {"budgets": budgets, "duration_s": duration, "runs": runs, "stages": stages}
+    return {
+        "budgets": budgets,
+        "duration_s": duration,
+        "rounds": rounds,
+        "runs": runs,
+        "lone": lone_request_summary(runs, budgets),
+        "stages": stages,
+    }
+
+
+def lone_request_summary(runs: list[dict], budgets: list[int]) -> list[dict]:
+    """Per budget, medians over rounds of a lone request's p50 and p99, quiet and beside the
+    hog, and their ratios (the goal: p50 within 1.2x and p99 within 1.5x of quiet)."""
+    rows = []
+    for k in budgets:
+        medians = {}
+        for load in ("quiet", "beside a CPU hog"):
+            mine = [
+                run
+                for run in runs
+                if run["mode"] == "batched" and run["concurrency"] == 1
+                and run["k_features"] == k and run["load"] == load
+            ]  # fmt: skip
+            if not mine:
+                break
+            medians[load] = {
+                key: round(statistics.median(run[key] for run in mine), 2)
+                for key in ("p50_ms", "p99_ms")
+            }
+        if len(medians) == 2:
+            quiet, busy = medians["quiet"], medians["beside a CPU hog"]
+            rows.append(
+                {"k_features": k, "quiet": quiet, "beside_hog": busy}
+                | {"p50_ratio": round(busy["p50_ms"] / quiet["p50_ms"], 2)}
+                | {"p99_ratio": round(busy["p99_ms"] / quiet["p99_ms"], 2)}
+            )
+    return rows
 
 
 def stage_split(url: str, images: list[str], budgets: list[int], requests: int = 300) -> list[dict]:

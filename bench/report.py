@@ -135,24 +135,20 @@ def http_table(part: dict) -> str:
 
 
 def lone_request_table(part: dict) -> str:
-    """A lone request (concurrency 1) beside the hog against quiet, per budget."""
-    lone = {
-        (run["load"], run["k_features"]): run
-        for run in part["runs"]
-        if run["mode"] == "batched" and run["concurrency"] == 1
-    }
+    """A lone request (concurrency 1) beside the hog against quiet, per budget: medians over
+    the alternating rounds."""
     lines = [
+        f"A lone request, medians of {part['rounds']} alternating rounds",
         "| k | p50 quiet | p50 beside hog | ratio | p99 quiet | p99 beside hog | ratio |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for k in part["budgets"]:
-        quiet, busy = lone.get(("quiet", k)), lone.get(("beside a CPU hog", k))
-        if quiet and busy:
-            lines.append(
-                f"| {k} | {quiet['p50_ms']} | {busy['p50_ms']} | "
-                f"{busy['p50_ms'] / quiet['p50_ms']:.2f}x | {quiet['p99_ms']} | "
-                f"{busy['p99_ms']} | {busy['p99_ms'] / quiet['p99_ms']:.2f}x |"
-            )
+    for row in part["lone"]:
+        quiet, busy = row["quiet"], row["beside_hog"]
+        lines.append(
+            f"| {row['k_features']} | {quiet['p50_ms']} | {busy['p50_ms']} | "
+            f"{row['p50_ratio']:.2f}x | {quiet['p99_ms']} | {busy['p99_ms']} | "
+            f"{row['p99_ratio']:.2f}x |"
+        )
     return "\n".join(lines)
 
 

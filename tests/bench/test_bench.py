@@ -4,6 +4,7 @@ import pytest
 
 from bench.__main__ import main
 
+QUIET, HOG = "quiet", "beside a CPU hog"
 pytestmark = pytest.mark.slow  # the benchmarks end to end, with Ray
 
 
@@ -36,11 +37,17 @@ def test_the_benchmark_runs_end_to_end_at_a_tiny_size(gallery, tmp_path, capsys)
     assert pairs and all(run["p_at_10"] is not None for run in results["rerank"]["runs"])
     runs = results["http"]["runs"]
     ladder = [1, 2, 4, 8, 16, 32, 64, 128]
-    assert [(r["mode"], r["load"], r["k_features"], r["concurrency"]) for r in runs] == [
-        *[("batched", "quiet", k, 1) for k in ladder],
-        *[("batched", "beside a CPU hog", k, 1) for k in ladder],
-        ("one at a time", "quiet", 16, 1),
+    assert [(r["mode"], r["load"], r["k_features"], r["round"]) for r in runs] == [
+        *[
+            ("batched", load, k, round_number)
+            for k in ladder
+            for round_number, order in enumerate([(QUIET, HOG), (HOG, QUIET)])
+            for load in order
+        ],
+        ("one at a time", QUIET, 16, 0),
+        ("one at a time", QUIET, 16, 1),
     ]
+    assert [row["k_features"] for row in results["http"]["lone"]] == ladder
     assert all(r["requests"] > 0 and r["errors"] == 0 for r in runs)
     split = results["http"]["stages"]
     assert [row["k_features"] for row in split] == [16, 128]
