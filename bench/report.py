@@ -3,164 +3,146 @@
 from pathlib import Path
 
 
+def markdown_table(header: list[str], rows: list[list], title: str | None = None) -> str:
+    """A Markdown table (cells as given, formatted by the caller), with an optional line above."""
+    lines = [title] if title else []
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("| " + " | ".join("---" for _ in header) + " |")
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def budget_table(part: dict) -> str:
-    lines = [
-        f"N = {part['count']:,}, keep = {part['keep']}",
-        "| k | 1 query median / p99 (ms) | x floor | full/k | 64 queries median / p99 (ms) | "
-        "per query (ms) | full/k | floor (ms) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    header = ["k", "1 query median / p99 (ms)", "x floor", "full/k"]
+    header += ["64 queries median / p99 (ms)", "per query (ms)", "full/k", "floor (ms)"]
+    rows = []
     for row in part["budgets"]:
         single, batch = row["single"], row["batch64"]
-        lines.append(
-            f"| {row['k']} | {single['median_ms']:.2f} / {single['p99_ms']:.2f} | "
-            f"{row['single_over_floor']:.2f} | {row['full_over_this_single']:.1f} | "
-            f"{batch['median_ms']:.1f} / {batch['p99_ms']:.1f} | "
-            f"{row['batch64_per_query_ms']:.3f} | "
-            f"{row['full_over_this_batch64']:.1f} | {row['floor_ms']:.3f} |"
-        )
-    return "\n".join(lines)
+        rows.append([
+            row["k"], f"{single['median_ms']:.2f} / {single['p99_ms']:.2f}",
+            f"{row['single_over_floor']:.2f}", f"{row['full_over_this_single']:.1f}",
+            f"{batch['median_ms']:.1f} / {batch['p99_ms']:.1f}",
+            f"{row['batch64_per_query_ms']:.3f}", f"{row['full_over_this_batch64']:.1f}",
+            f"{row['floor_ms']:.3f}",
+        ])  # fmt: skip
+    return markdown_table(header, rows, f"N = {part['count']:,}, keep = {part['keep']}")
 
 
 def structure_table(part: dict) -> str:
-    lines = [
-        f"N = {part['count']:,}, k = {part['features']}, target recall@10 {part['target_recall']}",
-        "| type | params | build (s) | memory (MiB) | recall@10 held-out | 1 query median (ms) | "
-        "speed-up vs flat |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for row in part["types"]:
-        params = ", ".join(f"{k}={v}" for k, v in row["params"].items()) or "-"
-        lines.append(
-            f"| {row['type']} | {params} | {row['build_s']} | {row['bytes'] / 2**20:.1f} | "
-            f"{row['recall_at_10_held_out']:.3f} | {row['single']['median_ms']:.3f} | "
-            f"{row['speedup_vs_flat']:.1f} |"
-        )
-    return "\n".join(lines)
+    header = ["type", "params", "build (s)", "memory (MiB)", "recall@10 held-out"]
+    header += ["1 query median (ms)", "speed-up vs flat"]
+    rows = [
+        [
+            row["type"], ", ".join(f"{k}={v}" for k, v in row["params"].items()) or "-",
+            row["build_s"], f"{row['bytes'] / 2**20:.1f}", f"{row['recall_at_10_held_out']:.3f}",
+            f"{row['single']['median_ms']:.3f}", f"{row['speedup_vs_flat']:.1f}",
+        ]
+        for row in part["types"]
+    ]  # fmt: skip
+    title = f"N = {part['count']:,}, k = {part['features']}, "
+    title += f"target recall@10 {part['target_recall']}"
+    return markdown_table(header, rows, title)
 
 
 def quantized_table(part: dict) -> str:
-    lines = [
-        f"N = {part['count']:,}, keep = {part['keep']}: 4-bit ladder against float, side by side; "
-        f"ladder memory {part['ladder_bytes']['float'] / 2**20:.0f} -> "
-        f"{part['ladder_bytes']['4bit'] / 2**20:.0f} MiB ({part['ladder_bytes_ratio']}x smaller)",
-        "| k | shortlist | top 10 identical to exact | float median (ms) | 4-bit median (ms) | "
-        "speed-up |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for row in part["budgets"]:
-        lines.append(
-            f"| {row['k']} | {row['shortlist']} | {row['identical_top10']:.4f} "
-            f"({row['queries'] - row['differing_queries']}/{row['queries']}) | "
-            f"{row['float']['median_ms']:.3f} | {row['4bit']['median_ms']:.3f} | "
-            f"{row['speedup']:.2f} |"
-        )
-    return "\n".join(lines)
+    header = ["k", "shortlist", "top 10 identical to exact", "float median (ms)"]
+    header += ["4-bit median (ms)", "speed-up"]
+    rows = [
+        [
+            row["k"], row["shortlist"],
+            f"{row['identical_top10']:.4f} "
+            f"({row['queries'] - row['differing_queries']}/{row['queries']})",
+            f"{row['float']['median_ms']:.3f}", f"{row['4bit']['median_ms']:.3f}",
+            f"{row['speedup']:.2f}",
+        ]
+        for row in part["budgets"]
+    ]  # fmt: skip
+    memory = part["ladder_bytes"]
+    title = (
+        f"N = {part['count']:,}, keep = {part['keep']}: 4-bit ladder against float, side by "
+        f"side; ladder memory {memory['float'] / 2**20:.0f} -> {memory['4bit'] / 2**20:.0f} MiB "
+        f"({part['ladder_bytes_ratio']}x smaller)"
+    )
+    return markdown_table(header, rows, title)
 
 
 def rss_table(rows: list[dict]) -> str:
-    lines = [
-        "| index | ladder | RSS (MiB) | anonymous | file-backed (mapped) |",
-        "| --- | --- | --- | --- | --- |",
+    header = ["index", "ladder", "RSS (MiB)", "anonymous", "file-backed (mapped)"]
+    names = ("VmRSS", "RssAnon", "RssFile")
+    cells = [
+        [row["index"], row["ladder"], *(row["rss_mib"][name] for name in names)] for row in rows
     ]
-    for row in rows:
-        rss = row["rss_mib"]
-        lines.append(
-            f"| {row['index']} | {row['ladder']} | {rss['VmRSS']} | {rss['RssAnon']} | "
-            f"{rss['RssFile']} |"
-        )
-    return "\n".join(lines)
+    return markdown_table(header, cells)
 
 
 def rerank_table(part: dict) -> str:
-    lines = [
-        f"N = {part['count']:,}, {part['queries']} leave-one-out queries, "
-        f"relevant = {part['relevance']}",
-        "| search | P@10 | 1 query median (ms) |",
-        "| --- | --- | --- |",
-    ]
+    rows = []
     for run in part["runs"]:
         name = f"k={run['k_features']}"
         if run["rerank_features"]:
             name += f" -> rerank {run['shortlist']} at {run['rerank_features']}"
         precision = "-" if run["p_at_10"] is None else f"{run['p_at_10']:.3f}"
-        lines.append(f"| {name} | {precision} | {run['single']['median_ms']:.3f} |")
-    return "\n".join(lines)
+        rows.append([name, precision, f"{run['single']['median_ms']:.3f}"])
+    title = f"N = {part['count']:,}, {part['queries']} leave-one-out queries, "
+    title += f"relevant = {part['relevance']}"
+    return markdown_table(["search", "P@10", "1 query median (ms)"], rows, title)
 
 
 def stage_table(part: dict) -> str:
     """Where a lone request's time goes, per budget (medians of each stage on its own)."""
     names = list(part["stages"][0]["stages_ms"])
-    lines = [
-        "A lone request, quiet machine: median ms per stage (Server-Timing) and at the client",
-        "| k | " + " | ".join(names) + " | client |",
-        "| --- " * (len(names) + 2) + "|",
-    ]
+    rows = []
     for row in part["stages"]:
-        cells = " | ".join(f"{row['stages_ms'][name]:.3f}" for name in names)
-        lines.append(f"| {row['k_features']} | {cells} | {row['client_ms']:.3f} |")
-    return "\n".join(lines)
+        stages = [f"{row['stages_ms'][name]:.3f}" for name in names]
+        rows.append([row["k_features"], *stages, f"{row['client_ms']:.3f}"])
+    title = "A lone request, quiet machine: median ms per stage (Server-Timing) and at the client"
+    return markdown_table(["k", *names, "client"], rows, title)
 
 
 def soak_table(runs: list[dict]) -> str:
-    lines = [
-        "| machine | minutes | requests | errors | p99 (ms) | RSS at 2 min (MiB) | at the end | "
-        "peak | growth after 2 min |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for run in runs:
-        lines.append(
-            f"| {run['load']} | {run['seconds'] / 60:.1f} | {run['requests']:,} | "
-            f"{run['errors']} | {run['p99_ms']} | {run['rss_at_2_min_mib']} | "
-            f"{run['rss_end_mib']} | {run['rss_peak_mib']} | "
-            f"{run['growth_after_2_min_pct']:+.1f}% |"
-        )
-    return "\n".join(lines)
+    header = ["machine", "minutes", "requests", "errors", "p99 (ms)", "RSS at 2 min (MiB)"]
+    header += ["at the end", "peak", "growth after 2 min"]
+    rows = [
+        [
+            run["load"], f"{run['seconds'] / 60:.1f}", f"{run['requests']:,}", run["errors"],
+            run["p99_ms"], run["rss_at_2_min_mib"], run["rss_end_mib"], run["rss_peak_mib"],
+            f"{run['growth_after_2_min_pct']:+.1f}%",
+        ]
+        for run in runs
+    ]  # fmt: skip
+    return markdown_table(header, rows)
 
 
 def http_table(part: dict) -> str:
-    lines = [
-        f"POST /search, {part['duration_s']} s per row",
-        "| embedding | machine | k | concurrency | requests | QPS | p50 (ms) | p99 (ms) | errors "
-        "| service RSS (MiB) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for run in part["runs"]:
-        lines.append(
-            f"| {run['mode']} | {run['load']} | {run['k_features']} | {run['concurrency']} | "
-            f"{run['requests']} | {run['qps']} | {run['p50_ms']} | {run['p99_ms']} | "
-            f"{run['errors']} | {run['service_rss_mib']} |"
-        )
-    return "\n".join(lines)
+    header = ["embedding", "machine", "k", "concurrency", "requests", "QPS", "p50 (ms)"]
+    header += ["p99 (ms)", "errors", "service RSS (MiB)"]
+    keys = ["mode", "load", "k_features", "concurrency", "requests", "qps", "p50_ms", "p99_ms"]
+    rows = [[run[key] for key in [*keys, "errors", "service_rss_mib"]] for run in part["runs"]]
+    return markdown_table(header, rows, f"POST /search, {part['duration_s']} s per row")
 
 
 def lone_request_table(part: dict) -> str:
     """A lone request (concurrency 1) beside the hog against quiet, per budget: medians over
     the alternating rounds."""
-    lines = [
-        f"A lone request, medians of {part['rounds']} alternating rounds",
-        "| k | p50 quiet | p50 beside hog | ratio | p99 quiet | p99 beside hog | ratio |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for row in part["lone"]:
-        quiet, busy = row["quiet"], row["beside_hog"]
-        lines.append(
-            f"| {row['k_features']} | {quiet['p50_ms']} | {busy['p50_ms']} | "
-            f"{row['p50_ratio']:.2f}x | {quiet['p99_ms']} | {busy['p99_ms']} | "
-            f"{row['p99_ratio']:.2f}x |"
-        )
-    return "\n".join(lines)
+    header = ["k", "p50 quiet", "p50 beside hog", "ratio", "p99 quiet", "p99 beside hog"]
+    header += ["ratio"]
+    rows = [
+        [
+            row["k_features"], row["quiet"]["p50_ms"], row["beside_hog"]["p50_ms"],
+            f"{row['p50_ratio']:.2f}x", row["quiet"]["p99_ms"], row["beside_hog"]["p99_ms"],
+            f"{row['p99_ratio']:.2f}x",
+        ]
+        for row in part["lone"]
+    ]  # fmt: skip
+    return markdown_table(header, rows, f"A lone request, medians of {part['rounds']} rounds")
 
 
 def memory_table(part: dict) -> str:
-    lines = [
-        f"N = {part['count']:,}",
-        "| structure | features | MiB |",
-        "| --- | --- | --- |",
+    rows = [
+        [held["structure"], held["features"], f"{held['bytes'] / 2**20:.1f}"]
+        for held in part["memory"]
     ]
-    for held in part["memory"]:
-        lines.append(f"| {held['structure']} | {held['features']} | {held['bytes'] / 2**20:.1f} |")
-    return "\n".join(lines)
+    return markdown_table(["structure", "features", "MiB"], rows, f"N = {part['count']:,}")
 
 
 def plot_latency(search_parts: list[dict], out: Path) -> None:
