@@ -243,4 +243,6 @@ def wrk_summary(output: str) -> dict:
         "qps": round((summary["requests"] - errors) / seconds, 1),
         "p50_ms": round(summary["p50_us"] / 1000, 2),
         "p99_ms": round(summary["p99_us"] / 1000, 2),
+        "shed": summary["shed"],  # 503 answers, among the errors
+        "shed_without_retry_after": summary["shed_without_retry_after"],
     }

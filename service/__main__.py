@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         port=settings.port,
         log_level="info",
         access_log=False,
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
     return 0
 

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 
 from service.deps import load_settings
 from service.metrics import ServiceMetrics
-from service.middleware import CountRequests, LimitUploadSize
+from service.middleware import CountRequests, LimitUploadSize, ShedLoad
 from service.routes import admin, items, observability, page, search, status
 from service.routes.page import STATIC_DIR
 from service.settings import Settings
@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
             allow_headers=["X-API-Key", "Content-Type"],
         )
     app.add_middleware(ServerTiming)
+    app.add_middleware(ShedLoad, max_in_flight=active.max_in_flight, metrics=metrics)
     app.add_middleware(CountRequests, metrics=metrics)
     app.include_router(search.router)
     app.include_router(status.router)

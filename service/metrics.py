@@ -16,6 +16,11 @@ class ServiceMetrics:
             ["route", "method", "status"],
             registry=self.registry,
         )
+        self.shed = Counter(
+            "tricl_shed_requests",
+            "searches answered 503 because max_in_flight were already in progress",
+            registry=self.registry,
+        )
         self.search_seconds = Histogram(
             "tricl_search_seconds",
             "POST /search time from upload read to response, by feature budget",

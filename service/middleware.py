@@ -1,4 +1,4 @@
-"""ASGI middleware: request counting for /metrics, and the request body size limit."""
+"""ASGI middleware: request counting for /metrics, load shedding, the request body size limit."""
 
 import json
 
@@ -33,6 +33,43 @@ class CountRequests:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
             self.metrics.requests.labels(template, scope["method"], str(status)).inc()
+
+
+class ShedLoad:
+    """Answer searches beyond `max_in_flight` at once with 503 and Retry-After.
+
+    A search waiting in line holds its upload and a thread; past capacity a queue only grows
+    (latency and memory) until clients time out. Refusing at once lets them back off or go
+    to another replica. Health, info, metrics and the page are never refused.
+    """
+
+    def __init__(self, app: ASGIApp, max_in_flight: int, metrics: ServiceMetrics) -> None:
+        self.app = app
+        self.max_in_flight = max_in_flight
+        self.metrics = metrics
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _is_search(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.max_in_flight:
+            self.metrics.shed.inc()
+            detail = (
+                f"the service is busy ({self.in_flight} searches in progress, the most it takes "
+                "at once); retry shortly"
+            )
+            await _answer(send, 503, detail, [(b"retry-after", b"1")])
+            return
+        self.in_flight += 1  # one event loop: no lock needed
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+
+def _is_search(path: str) -> bool:
+    return path.startswith("/search") or path.endswith("/similar")
 
 
 class UploadTooLarge(Exception):
@@ -94,7 +131,17 @@ class LimitUploadSize:
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps({"detail": too_large(limit)}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await _answer(send, 413, too_large(limit))
+
+
+async def _answer(
+    send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *(headers or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

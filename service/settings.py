@@ -40,6 +40,15 @@ class Settings(BaseSettings):
         2.0, ge=0, le=50, description="longest a query waits for others still being decoded"
     )
     max_shortlist: int = Field(10_000, gt=0, description="largest re-ranking shortlist")
+    max_in_flight: int = Field(
+        64,
+        ge=1,
+        description="searches handled at once; more are answered 503 with Retry-After at once "
+        "instead of queueing without bound",
+    )
+    shutdown_grace_s: float = Field(
+        20, gt=0, description="on SIGTERM, how long requests in progress may take to finish"
+    )
     api_key: str | None = Field(
         None, min_length=1, description="if set, search and gallery routes need X-API-Key"
     )
