@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rerank-queries", type=int, default=2000)
     parser.add_argument("--duration", type=float, default=10, help="seconds per HTTP load level")
     parser.add_argument(
+        "--rounds", type=int, default=2, help="alternating quiet/hog rounds per HTTP load level"
+    )
+    parser.add_argument(
         "--no-hog", action="store_true", help="HTTP on a quiet machine only, not beside a CPU hog"
     )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
@@ -129,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         if "http" in args.parts:
             results["http"] = bench_http(
                 index_dir, gallery, args.concurrency, args.duration, ladder_budgets(keep),
-                hog=not args.no_hog,
+                hog=not args.no_hog, rounds=args.rounds,
             )  # fmt: skip
             print(report.http_table(results["http"]) + "\n", flush=True)
             print(report.lone_request_table(results["http"]) + "\n", flush=True)

@@ -68,7 +68,7 @@ def compare(index: Path, gallery: Path, baseline: Path, args: argparse.Namespace
     ):
         services = {args.baseline: earlier, "this checkout": current}
         for url in services.values():
-            wrk_load(url, images, 4, 3, args.k_features)  # warm-up
+            wrk_load(url, images, 4, min(3, args.duration), args.k_features)  # warm-up
         for round_number in range(args.rounds):
             order = list(services.items())
             for version, url in order if round_number % 2 == 0 else order[::-1]:
