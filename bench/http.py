@@ -130,7 +130,8 @@ def bench_http(
             wrk_load(url, images, 4, min(3.0, duration), middle)  # warm-up
             rss = resident_mib(pid)
             if mode == "batched":
-                stages = stage_split(url, images, [middle, budgets[-1]])
+                lone = max(30, round(30 * duration))  # 300 requests at the default 10 s
+                stages = stage_split(url, images, [middle, budgets[-1]], requests=lone)
             for k_features in budgets if mode == "batched" else [middle]:
                 for concurrency in concurrencies:
                     for round_number in range(rounds):

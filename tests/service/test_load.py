@@ -29,7 +29,7 @@ def wrk(url: str, images: list[Path], concurrency: int, seconds: int) -> dict:
 def test_32_clients_for_60_seconds(index_dir, gallery):
     images = [gallery / "plain" / f"item-{i:02d}.png" for i in range(12)]
     with running_service(index_dir, {}) as (url, pid):
-        wrk(url, images, 32, 20)  # warm-up: every batch size and request thread has been seen
+        wrk(url, images, 32, 10)  # warm-up: every batch size and request thread has been seen
         after_warm_up = resident_mib(pid)
         summary = wrk(url, images, 32, 60)
         after_load = resident_mib(pid)
