@@ -16,4 +16,5 @@ def small_disk(path, options: str):
     try:
         yield path
     finally:
-        subprocess.run(["umount", str(path)], capture_output=True)
+        # Lazily: an index loaded from it keeps its files memory-mapped until it is collected.
+        subprocess.run(["umount", "--lazy", str(path)], capture_output=True)
