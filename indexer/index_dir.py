@@ -127,13 +127,11 @@ def write_index(
         (staging / MANIFEST_FILE).write_text(json.dumps(full_manifest, indent=2) + "\n")
         _fsync_tree(staging)
         _replace_directory(staging, out)
-    except OSError as error:  # a full or read-only disk: the old index stays as it was
+    except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
-        raise ValueError(
-            f"could not write the index in {out.parent}: {error.strerror or error}"
-        ) from error
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(error, OSError):  # a full or read-only disk: the old index stays as it was
+            message = f"could not write the index in {out.parent}: {error.strerror or error}"
+            raise ValueError(message) from error
         raise
 
 

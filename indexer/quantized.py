@@ -62,10 +62,8 @@ def quantized_budget(vectors: np.ndarray, features: int, *, seed: int = 0) -> Qu
     codes.train(unit[np.sort(rng.choice(count, min(count, TRAINING_ROWS), replace=False))])
     codes.add(unit)
     queries = np.sort(rng.choice(count, min(count, CALIBRATION_QUERIES), replace=False))
-    exact = faiss.IndexFlatIP(features)
-    exact.add(unit)
-    _, truth = exact.search(unit[queries], min(count, 11))
-    del exact
+    # Exact neighbours straight from the rows: an index would hold a second copy of them.
+    _, truth = faiss.knn(unit[queries], unit, min(count, 11), metric=faiss.METRIC_INNER_PRODUCT)
     needed = _shortlist_needed(codes, unit[queries], queries, truth)
     shortlist = min(count, max(64, math.ceil(needed * MARGIN)))
     return QuantizedBudget(codes, features, shortlist)
