@@ -19,10 +19,13 @@ def gallery_or_demo(gallery: Path | None, work: Path, count: int) -> Path:
     return gallery
 
 
-def bench_build(gallery: Path, out: Path, keep: int, workers: int) -> dict:
+def bench_build(
+    gallery: Path, out: Path, keep: int, workers: int, model: Path | None = None
+) -> dict:
     """Run the indexer as a child process, so its peak memory is its own."""
     command = [sys.executable, "-m", "indexer", "build", "--gallery", str(gallery)]
     command += ["--out", str(out), "--keep", str(keep), "--workers", str(workers)]
+    command += ["--model", str(model)] if model is not None else []
     started = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - started

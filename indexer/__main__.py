@@ -1,12 +1,14 @@
-"""Command line: `python -m indexer build|update|split|demo-gallery ...`."""
+"""Command line: `python -m indexer build|update|split|duplicates|demo-gallery ...`."""
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
 
 from indexer.build import BuildConfig, BuildSummary, build_index, update_config
 from indexer.demo import write_demo_gallery
+from indexer.duplicates import DEFAULT_FEATURES, DEFAULT_THRESHOLD, find_duplicates, groups_document
 from indexer.index_dir import load_index
 from indexer.lock import writer_lock
 from indexer.retrieval import INDEX_TYPES
@@ -110,6 +112,29 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--shards", type=int, required=True, help="number of shards")
     split.add_argument("--out", type=Path, required=True, help="new folder for the shards")
 
+    duplicates = commands.add_parser(
+        "duplicates", help="find groups of near-duplicate images across the whole gallery"
+    )
+    duplicates.add_argument("--index", type=Path, default=Path("index"), help="index directory")
+    duplicates.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        help="cosine at the verify budget from which two images count as duplicates",
+    )
+    duplicates.add_argument(
+        "--k-features",
+        type=int,
+        default=DEFAULT_FEATURES,
+        help="budget that finds candidates (a short prefix: fast)",
+    )
+    duplicates.add_argument(
+        "--verify-features",
+        default="keep",
+        help="budget every pair is confirmed at: an integer, or keep (all indexed dimensions)",
+    )
+    duplicates.add_argument("--out", type=Path, help="write the groups as JSON here")
+
     demo = commands.add_parser("demo-gallery", help="write Fashion-MNIST images as PNG files")
     demo.add_argument("--out", type=Path, default=Path("imgs"))
     demo.add_argument("--split", choices=["train", "test"], default="test")
@@ -194,6 +219,35 @@ def _update(args: argparse.Namespace) -> None:
     )
 
 
+def _duplicates(args: argparse.Namespace) -> None:
+    index = load_index(args.index)
+    verify = args.verify_features
+    if verify != "keep" and not verify.isdigit():
+        raise ValueError(f"--verify-features must be an integer or keep, got {verify!r}")
+    found = find_duplicates(
+        index.vectors,
+        args.threshold,
+        k_features=args.k_features,
+        verify_features=index.keep if verify == "keep" else int(verify),
+        progress=True,
+    )
+    document = groups_document(found, index.ids)
+    items = sum(len(group["items"]) for group in document["groups"])
+    print(
+        f"{len(found.groups)} groups of near-duplicates ({items} images) at cosine >= "
+        f"{found.threshold} on {found.verify_features} features; {found.candidate_pairs} "
+        f"candidate pairs from {found.k_features} features (floor {found.candidate_threshold:.3f})"
+    )
+    if args.out is not None:
+        args.out.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {args.out}")
+        return
+    for group in document["groups"][:20]:
+        print("  " + "  ".join(f"{item['id']} ({item['score']:.3f})" for item in group["items"]))
+    if len(document["groups"]) > 20:
+        print(f"  ... {len(document['groups']) - 20} more; --out FILE writes them all")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -205,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
                     _build(args)
                 else:
                     _update(args)
+        elif args.command == "duplicates":
+            _duplicates(args)
         elif args.command == "split":
             written = split_index(load_index(args.index), args.out, args.shards)
             print(f"wrote {len(written)} shards of {args.index} to {args.out}")

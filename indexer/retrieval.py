@@ -159,7 +159,7 @@ def filled_structure(
         index.hnsw.efConstruction = HNSW_BUILD_DEPTH
         index.add(unit_vectors)
         return index, {"M": HNSW_NEIGHBOURS, "efConstruction": HNSW_BUILD_DEPTH}
-    nlist = _list_count(count)
+    nlist = list_count(count)
     quantizer = faiss.IndexFlatIP(features)
     if index_type == "ivf":
         index = faiss.IndexIVFFlat(quantizer, features, nlist, faiss.METRIC_INNER_PRODUCT)
@@ -224,7 +224,7 @@ def _neighbours_without_self(
     )
 
 
-def _list_count(count: int) -> int:
+def list_count(count: int) -> int:
     """About 4 sqrt(N) inverted lists, a power of two, with at least 39 training points each."""
     wanted = 2 ** round(math.log2(max(1.0, 4 * math.sqrt(count))))
     most = 2 ** int(math.log2(max(1, count // 39)))

@@ -20,8 +20,10 @@ from service.routes.page import STATIC_DIR
 from service.settings import Settings
 from service.state import ServiceState, load_state
 from service.timing import ServerTiming
+from service.upload import missing_field
 
 logger = logging.getLogger(__name__)
+UPLOAD_FIELDS = ("file", "files")
 
 
 def create_app(settings: Settings | None = None, state: ServiceState | None = None) -> FastAPI:
@@ -61,7 +63,11 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
     active = app.state.settings = settings or load_settings()
-    app.add_middleware(LimitUploadSize, max_upload_bytes=active.max_upload_bytes)
+    app.add_middleware(
+        LimitUploadSize,
+        max_upload_bytes=active.max_upload_bytes,
+        max_batch_bytes=active.max_batch_bytes,
+    )
     if active.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -108,6 +114,17 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
     """Turn FastAPI's list of errors into one sentence, e.g. "k_features: Input should be ..."."""
     problems = []
     for item in error.errors():
-        where = item.get("loc", ())[-1] if item.get("loc") else "request"
+        location = tuple(item.get("loc") or ("request",))
+        where = location[-1]
+        field = location[1] if location[0] == "body" and len(location) > 1 else None
+        if field in UPLOAD_FIELDS:
+            if item.get("type") == "missing":
+                problems.append(missing_field(field))
+                continue
+            if "UploadFile" in item.get("msg", ""):  # a text part where a file belongs
+                problems.append(f"form field '{field}' must be a file (a part with a filename)")
+                continue
+        if field is not None:
+            where = ".".join(str(part) for part in location[1:])
         problems.append(f"{where}: {item.get('msg', 'invalid value')}")
     return JSONResponse(status_code=422, content={"detail": "; ".join(problems)})

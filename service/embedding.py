@@ -88,7 +88,7 @@ class QueryEmbedder:
         """
         times = times or StageTimes()
         with times.stage("preprocess"):
-            pixels = to_pixels(image, self.encoder.config)
+            pixels = self.preprocess(image)
         started = time.perf_counter()
         if self.max_batch == 1:
             self.on_batch(1)
@@ -114,6 +114,22 @@ class QueryEmbedder:
         if slot.error is not None:
             raise slot.error
         return slot.vector
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        """The model's input for one decoded image (the indexer's own preprocessing)."""
+        return to_pixels(image, self.encoder.config)
+
+    def embed_many(self, pixels: list[np.ndarray]) -> np.ndarray:
+        """Preprocessed images -> len(pixels) x keep, in passes of at most `max_batch` images.
+
+        A batch request is a batch already: it skips the hand-over between requests.
+        """
+        passes = []
+        for start in range(0, len(pixels), self.max_batch):
+            chunk = pixels[start : start + self.max_batch]
+            self.on_batch(len(chunk))
+            passes.append(self._forward(chunk))
+        return np.concatenate(passes) if passes else np.zeros((0, self.keep), np.float32)
 
     def _forward(self, pixels: list[np.ndarray]) -> np.ndarray:
         return self.encoder.embed(np.stack(pixels), keep=self.keep)

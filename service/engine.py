@@ -1,5 +1,6 @@
 """Cosine search at any feature budget k over an index directory, with optional re-ranking."""
 
+import bisect
 import threading
 from collections import OrderedDict
 
@@ -20,6 +21,7 @@ from models.vectors import unit_rows
 
 LADDERS = ("auto", "float", "4bit")
 QUANTIZED_FROM = 16  # below this a 4-bit shortlist must be so long it is slower than a scan
+FOLDERS_CACHED = 256
 
 
 def ladder_budgets(keep: int) -> list[int]:
@@ -69,6 +71,8 @@ class SearchEngine:
                 self._ladder[budget] = flat_at_budget(index.vectors, budget)
         self._cache: OrderedDict[int, faiss.Index] = OrderedDict()
         self._lock = threading.Lock()
+        self._ids_sorted: list[int] | None = None  # row numbers in id order, made on first use
+        self._folders: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def is_exact(self, k_features: int) -> bool:
         return k_features != self.approximate_features and not isinstance(
@@ -83,13 +87,41 @@ class SearchEngine:
             if isinstance(held, QuantizedBudget)
         }
 
-    def search(self, xq: np.ndarray, k_features: int, top_k: int) -> tuple[np.ndarray, np.ndarray]:
+    def rows_under(self, folder: str) -> np.ndarray:
+        """Row numbers, ascending, of the items whose id starts with `folder` (e.g. "shoes/").
+
+        Ids are sorted once (on first use) so that a folder is one bisection away, however
+        many folders are asked for; the last FOLDERS_CACHED answers are kept.
+        """
+        with self._lock:
+            if folder in self._folders:
+                self._folders.move_to_end(folder)
+                return self._folders[folder]
+        ids = self.index.ids
+        if self._ids_sorted is None:
+            self._ids_sorted = sorted(range(self.count), key=ids.__getitem__)
+        order = self._ids_sorted
+        first = bisect.bisect_left(order, folder, key=ids.__getitem__)
+        # Every id starting with `folder` sorts below folder + the highest code point.
+        end = bisect.bisect_left(order, folder + "\U0010ffff", lo=first, key=ids.__getitem__)
+        rows = np.sort(np.asarray(order[first:end], dtype=np.int64))
+        with self._lock:
+            self._folders[folder] = rows
+            while len(self._folders) > FOLDERS_CACHED:
+                self._folders.popitem(last=False)
+        return rows
+
+    def search(
+        self, xq: np.ndarray, k_features: int, top_k: int, rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Scores and row numbers of the `top_k` best items for each query row.
 
         Args:
             xq: Q x keep (or wider) query embeddings in importance order, not normalised.
             k_features: budget, 1 <= k_features <= keep.
             top_k: neighbours per query; at most the gallery size are returned.
+            rows: search only these rows (ascending, e.g. from `rows_under`); exact at every
+                budget, and the scan reads only their part of the gallery.
 
         Returns:
             D (Q x n cosine scores, descending) and I (Q x n row numbers, -1 where an
@@ -98,23 +130,49 @@ class SearchEngine:
         check_budget(k_features, self.keep, top_k=top_k)
         one_thread_per_query()
         queries = unit_rows(np.atleast_2d(xq)[:, :k_features])
+        if rows is not None:
+            return self._search_rows(queries, k_features, top_k, rows)
         held = self._budget_index(k_features)
         if isinstance(held, QuantizedBudget):
             return held.search(self.index.vectors, queries, top_k)
         return held.search(queries, min(top_k, self.count))
 
     def search_reranked(
-        self, xq: np.ndarray, k_features: int, rerank_features: int, shortlist: int, top_k: int
+        self,
+        xq: np.ndarray,
+        k_features: int,
+        rerank_features: int,
+        shortlist: int,
+        top_k: int,
+        rows: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Shortlist with the first `k_features`, then order it by cosine on `rerank_features`.
 
-        The cheap budget scans the whole gallery; the expensive one only touches the shortlist,
-        gathering its rows from the full vectors. Scores returned are at `rerank_features`.
+        The cheap budget scans the whole gallery (or `rows`); the expensive one only touches
+        the shortlist, gathering its rows from the full vectors. Scores are at `rerank_features`.
         """
         check_budget(rerank_features, self.keep, top_k=top_k)
-        _, candidates = self.search(xq, k_features, shortlist)
+        _, candidates = self.search(xq, k_features, shortlist, rows)
         queries = unit_rows(np.atleast_2d(xq)[:, :rerank_features])
         return rescore(self.index.vectors, queries, candidates, top_k)
+
+    def _search_rows(
+        self, queries: np.ndarray, k_features: int, top_k: int, rows: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact search over a subset: only its rows are read, from the budget's unit rows
+        where the ladder holds them as float32, else normalised from vectors.npy."""
+        n = min(top_k, len(rows))
+        if n == 0:
+            empty = (len(queries), 0)
+            return np.zeros(empty, np.float32), np.zeros(empty, np.int64)
+        held = self._budget_index(k_features)
+        if isinstance(held, faiss.IndexFlat):
+            stored = faiss.rev_swig_ptr(held.get_xb(), held.ntotal * held.d)
+            block = _take(stored.reshape(held.ntotal, held.d), rows)
+        else:  # 4-bit codes or an approximate structure: not exact, so not used here
+            block = unit_rows(_take(self.index.vectors, rows)[:, :k_features])
+        D, found = faiss.knn(queries, block, n, metric=faiss.METRIC_INNER_PRODUCT)
+        return D, rows[found]
 
     def feature_extremes(self, feature: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows with the `n` highest and `n` lowest values on ordered dimension `feature` (0-based),
@@ -167,6 +225,13 @@ class SearchEngine:
             while self._cache and 4 * self.count * sum(self._cache) > self.cache_bytes:
                 self._cache.popitem(last=False)
         return built
+
+
+def _take(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """array[rows] for ascending rows: a view without a copy when they are one run."""
+    if rows[-1] - rows[0] + 1 == len(rows):
+        return array[rows[0] : rows[-1] + 1]
+    return array[rows]
 
 
 def _bytes(flat: faiss.Index) -> int:

@@ -19,8 +19,8 @@ import uvicorn
 from fastapi import FastAPI, Header, HTTPException, Query
 from fastapi.responses import JSONResponse
 
+from service.api_models import ShardedSearchResponse
 from service.deps import load_settings
-from service.schemas import ShardedSearchResponse
 from service.settings import Settings
 from service.upload import UploadDep
 

@@ -7,6 +7,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.metrics import ServiceMetrics
 from service.upload import too_large
 
+BATCH_PATH = "/search/batch"  # its body holds many images: it has a limit of its own
+
 
 class CountRequests:
     """Plain ASGI middleware: it sees the status line without buffering the body."""
@@ -77,7 +79,8 @@ class UploadTooLarge(Exception):
 
 
 class LimitUploadSize:
-    """Refuse request bodies over the upload limit with 413 without reading them whole.
+    """Refuse request bodies over the upload limit (the batch limit for a batch) with 413
+    without reading them whole.
 
     A declared Content-Length over the limit is refused before a byte of the body is read; a
     body without one (chunked) is counted as it streams in and cut off at the limit. The form
@@ -86,18 +89,20 @@ class LimitUploadSize:
 
     FRAMING_BYTES = 64 * 1024  # multipart headers and boundaries around the file itself
 
-    def __init__(self, app: ASGIApp, max_upload_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_upload_bytes: int, max_batch_bytes: int) -> None:
         self.app = app
         self.max_upload_bytes = max_upload_bytes
+        self.max_batch_bytes = max_batch_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.max_upload_bytes + self.FRAMING_BYTES
+        allowed = self.max_batch_bytes if scope["path"] == BATCH_PATH else self.max_upload_bytes
+        limit = allowed + self.FRAMING_BYTES
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > limit:
-                await _too_large(send, self.max_upload_bytes)
+                await _too_large(send, allowed)
                 return
         received = 0
         exceeded = False
@@ -118,7 +123,7 @@ class LimitUploadSize:
             if exceeded:  # whatever the app made of the cut-off body, the answer is 413
                 if not answered:
                     answered = True
-                    await _too_large(send, self.max_upload_bytes)
+                    await _too_large(send, allowed)
                 return
             answered = answered or message["type"] == "http.response.start"
             await send(message)
@@ -127,7 +132,7 @@ class LimitUploadSize:
             await self.app(scope, counting_receive, guarded_send)
         except UploadTooLarge:
             if not answered:
-                await _too_large(send, self.max_upload_bytes)
+                await _too_large(send, allowed)
 
 
 async def _too_large(send: Send, limit: int) -> None:

@@ -19,6 +19,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="larger uploads get 413")
+    max_batch_files: int = Field(
+        64, ge=1, le=1024, description="most images one POST /search/batch takes"
+    )
+    max_batch_bytes: int = Field(
+        64 * 1024 * 1024, gt=0, description="larger POST /search/batch bodies get 413"
+    )
     max_image_pixels: int = Field(
         40_000_000, gt=0, description="width x height above this is refused"
     )

@@ -11,6 +11,7 @@ import numpy as np
 from indexer.index_dir import LoadedIndex, load_index
 from models.config import ONNX_FILE, EncoderConfig, read_config
 from models.onnx_encoder import OnnxEncoder
+from service.duplicates import DuplicateGroupsCache
 from service.embedding import PixelEncoder, QueryEmbedder
 from service.engine import SearchEngine, ladder_budgets
 from service.gallery import GalleryFiles
@@ -26,6 +27,7 @@ class ServiceState:
     embedder: QueryEmbedder
     model_config: dict
     gallery: GalleryFiles
+    duplicates: DuplicateGroupsCache
 
 
 def load_state(
@@ -52,7 +54,7 @@ def load_state(
     indexed_gallery = index.manifest.get("gallery")
     gallery_root = settings.gallery or (Path(indexed_gallery) if indexed_gallery else None)
     gallery = GalleryFiles(gallery_root, index.ids)
-    return ServiceState(index, engine, embedder, model_config, gallery)
+    return ServiceState(index, engine, embedder, model_config, gallery, DuplicateGroupsCache(index))
 
 
 def load_query_encoder(index: LoadedIndex, model_config: dict) -> PixelEncoder:

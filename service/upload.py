@@ -1,7 +1,9 @@
-"""The query upload: one dependency that reads the `file` form field within the size limit.
+"""The uploads: dependencies that read the `file` (or `files`) form fields within the limits.
 
-`LimitUploadSize` (service.middleware) refuses oversized bodies before they are parsed; this
-dependency holds the same limit for the file itself, with the same sentence.
+`LimitUploadSize` (service.middleware) refuses oversized bodies before they are parsed; these
+dependencies hold the same limit for each file, with the same sentence. The fields are declared
+required, so the published schema says so; a request without them gets the sentence from
+`missing_field` (through the app's validation handler).
 """
 
 from typing import Annotated
@@ -10,25 +12,54 @@ from fastapi import Depends, File, HTTPException, UploadFile
 
 from service.deps import SettingsDep
 
+# OpenAPI 3.0's word for a file, besides 3.1's contentMediaType: client generators that know
+# only the first would otherwise send the image as a text part.
+BINARY = {"type": "string", "format": "binary"}
+
 
 def too_large(limit: int) -> str:
     """The 413 sentence for an upload over `limit` bytes."""
     return f"the upload is larger than {limit:,} bytes"
 
 
+def missing_field(name: str) -> str:
+    """The 422 sentence for a form without the upload field `name`."""
+    what = "the query images, one part per image" if name == "files" else "the query image"
+    return f"missing form field '{name}': send {what} as multipart/form-data"
+
+
 async def read_upload(
     settings: SettingsDep,
-    file: Annotated[UploadFile | None, File(description="the query image")] = None,
+    file: Annotated[UploadFile, File(description="the query image", json_schema_extra=BINARY)],
 ) -> bytes:
-    """The uploaded query image's bytes; 422 if the field is missing, 413 if too large."""
-    if file is None:
-        raise HTTPException(
-            422, "missing form field 'file': send the query image as multipart/form-data"
-        )
+    """The uploaded query image's bytes; 413 if too large."""
     data = await file.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
         raise HTTPException(413, too_large(settings.max_upload_bytes))
     return data
 
 
+async def read_uploads(
+    settings: SettingsDep,
+    files: Annotated[
+        list[UploadFile],
+        File(description="the query images, in order", json_schema_extra={"items": BINARY}),
+    ],
+) -> list[tuple[str, bytes | None]]:
+    """Each uploaded file's name and bytes (None for one over the per-file limit, which the
+    batch answers for that file alone); 422 if there are more files than a batch takes."""
+    if len(files) > settings.max_batch_files:
+        raise HTTPException(
+            422, f"a batch takes at most {settings.max_batch_files} files, got {len(files)}"
+        )
+    uploads = []
+    for upload in files:
+        data = await upload.read(settings.max_upload_bytes + 1)
+        uploads.append(
+            (upload.filename or "", data if len(data) <= settings.max_upload_bytes else None)
+        )
+    return uploads
+
+
 UploadDep = Annotated[bytes, Depends(read_upload)]
+UploadsDep = Annotated[list[tuple[str, bytes | None]], Depends(read_uploads)]

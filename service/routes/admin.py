@@ -6,12 +6,15 @@ import logging
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
+from service.api_models import error_responses
 from service.deps import SettingsDep
 from service.security import AdminKey
 from service.state import load_state
 
 logger = logging.getLogger(__name__)
-router = APIRouter(tags=["admin"], dependencies=[AdminKey])
+router = APIRouter(
+    tags=["admin"], dependencies=[AdminKey], responses=error_responses(401, 403, 422)
+)
 _one_reload_at_a_time = asyncio.Lock()
 
 

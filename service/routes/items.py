@@ -1,39 +1,62 @@
-"""Gallery items: their images and thumbnails, searching by an item, and feature extremes."""
+"""Gallery items: their images and thumbnails, searching by an item, near-duplicate groups
+and feature extremes."""
 
+import math
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
-from service.deps import SettingsDep, StateDep
-from service.gallery import ItemNotFound
-from service.schemas import (
+from indexer.duplicates import DEFAULT_FEATURES, DEFAULT_THRESHOLD
+from service.api_models import (
+    DuplicatesResponse,
     FeatureExamples,
     FeatureValue,
     SearchResponse,
-    build_response,
-    plan_search,
+    error_responses,
 )
+from service.deps import StateDep
+from service.gallery import ItemNotFound
+from service.schemas import PlanDep, build_response, find_neighbours
 from service.security import ApiKey
 
-router = APIRouter(tags=["gallery"], dependencies=[ApiKey])
+router = APIRouter(
+    tags=["gallery"], dependencies=[ApiKey], responses=error_responses(401, 404, 422, 503)
+)
 THUMBNAIL_SIZES = (16, 512)
 
 
 @router.get("/items/{item_id:path}/similar", response_model=SearchResponse)
-def similar(
-    state: StateDep,
-    settings: SettingsDep,
-    item_id: str,
-    k_features: Annotated[int | None, Query(description="feature budget, 1..keep")] = None,
-    top_k: Annotated[int, Query(description="number of neighbours to return")] = 10,
-) -> SearchResponse:
+def similar(state: StateDep, plan: PlanDep, item_id: str) -> SearchResponse:
     """Neighbours of a gallery item, from its stored vector: no upload, no embedding."""
-    plan = plan_search(state.index.keep, settings, k_features=k_features, top_k=top_k)
     row = _row(state, item_id)
-    D, I = state.engine.search(state.index.vectors[row], plan.k_features, plan.top_k)
-    return build_response(state, D[0], I[0], plan, state.engine.is_exact(plan.k_features))
+    D, I, exact = find_neighbours(state, plan, state.index.vectors[row][None, :])
+    return build_response(state, D[0], I[0], plan, exact)
+
+
+@router.get("/duplicates", response_model=DuplicatesResponse)
+async def duplicates(
+    state: StateDep,
+    threshold: Annotated[
+        float, Query(description="cosine at the full budget from which images are duplicates")
+    ] = DEFAULT_THRESHOLD,
+    k_features: Annotated[
+        int, Query(description="budget that finds the candidates, 1..keep")
+    ] = DEFAULT_FEATURES,
+) -> DuplicatesResponse:
+    """Groups of near-duplicate images across the gallery: every member's cosine with its
+    group's first item reaches `threshold` at the full budget (candidates found at
+    `k_features`). Computed on the first request for a setting, then kept."""
+    keep = state.index.keep
+    if not (math.isfinite(threshold) and -1 <= threshold <= 1):
+        raise HTTPException(422, f"threshold must be a cosine from -1 to 1, got {threshold}")
+    if not 1 <= k_features <= keep:
+        raise HTTPException(
+            422, f"k_features must be an integer from 1 to {keep}, got {k_features}"
+        )
+    document = await run_in_threadpool(state.duplicates.groups, threshold, k_features)
+    return DuplicatesResponse(index_version=state.index.version, **document)
 
 
 @router.get("/items/{item_id:path}", response_class=Response)

@@ -1,53 +1,50 @@
-"""POST /search: the neighbours of an uploaded image at the caller's feature budget."""
+"""The search endpoints: by an uploaded image, by several at once, and by a vector.
 
+All three check their parameters into one plan (`search_plan`) and search through
+`find_neighbours`, so a budget, a relevance floor or a folder means the same everywhere.
+"""
+
+import math
 import time
-from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+import numpy as np
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
+from service.api_models import (
+    BatchEntry,
+    BatchError,
+    BatchSearchResponse,
+    SearchResponse,
+    VectorQuery,
+    error_responses,
+)
 from service.deps import SettingsDep, StateDep
 from service.images import ImageRejected, decode_upload
-from service.schemas import SearchPlan, SearchResponse, build_response, plan_search
+from service.schemas import PlanDep, SearchPlan, build_response, find_neighbours, neighbours
 from service.security import ApiKey
 from service.settings import Settings
 from service.state import ServiceState
 from service.timing import StageTimes
-from service.upload import UploadDep
+from service.upload import UploadDep, UploadsDep, too_large
 
-router = APIRouter(tags=["search"], dependencies=[ApiKey])
+router = APIRouter(
+    tags=["search"], dependencies=[ApiKey], responses=error_responses(400, 401, 404, 413, 422, 503)
+)
 
 
 @router.post("/search", response_model=SearchResponse)
 async def search(
-    request: Request,
-    state: StateDep,
-    settings: SettingsDep,
-    data: UploadDep,
-    k_features: Annotated[
-        int | None, Query(description="feature budget, 1..keep; defaults to keep")
-    ] = None,
-    top_k: Annotated[int, Query(description="number of neighbours to return")] = 10,
-    rerank_features: Annotated[
-        int | None,
-        Query(description="re-rank a shortlist found at k_features with this larger budget"),
-    ] = None,
-    shortlist: Annotated[
-        int, Query(description="candidates found at k_features before re-ranking")
-    ] = 100,
+    request: Request, state: StateDep, settings: SettingsDep, plan: PlanDep, data: UploadDep
 ) -> SearchResponse:
     """Cosine search over the first `k_features` importance-ordered dimensions.
 
     With `rerank_features`, the `shortlist` best items at `k_features` are re-ordered by
     cosine on the first `rerank_features` dimensions (scores are then at that budget).
-    Unknown query parameters are ignored. Exact at every budget of a flat index: the ranking
-    equals brute force over vectors.npy; `exact` is false where an approximate structure
-    served the budget.
+    Unknown query parameters are ignored. Exact at every budget of a flat index, and inside
+    a folder (`under`) at every budget: the ranking equals brute force over vectors.npy;
+    `exact` is false where an approximate structure or a shortlist served the budget.
     """
-    plan = plan_search(
-        state.index.keep, settings, k_features=k_features, top_k=top_k,
-        rerank_features=rerank_features, shortlist=shortlist,
-    )  # fmt: skip
     times: StageTimes = request.state.times
     times.route_started = started = time.perf_counter()
     try:
@@ -60,6 +57,43 @@ async def search(
     return response
 
 
+@router.post("/search/batch", response_model=BatchSearchResponse)
+async def search_batch(
+    state: StateDep, settings: SettingsDep, plan: PlanDep, uploads: UploadsDep
+) -> BatchSearchResponse:
+    """Several query images in one request (repeated form field `files`), embedded together.
+
+    One answer per file, in order: its results, or the error a single search of it would
+    have had (a bad file among good ones does not fail the batch). At most `max_batch_files`
+    files and `max_batch_bytes` in all (413 for the body, per file the single upload limit).
+    """
+    return await run_in_threadpool(_search_batch, state, settings, uploads, plan)
+
+
+@router.post("/search/vector", response_model=SearchResponse)
+async def search_vector(state: StateDep, plan: PlanDep, query: VectorQuery) -> SearchResponse:
+    """Search by an embedding computed elsewhere (another replica, a shard's router, a client
+    that embeds with the index's model.onnx): no upload, no forward pass. Values after the
+    budget used (`k_features`, or `rerank_features` when re-ranking) are ignored."""
+    # A re-ranked search reads the vector up to the larger budget.
+    budget, name = plan.k_features, "k_features"
+    if plan.rerank_features is not None:
+        budget, name = plan.rerank_features, "rerank_features"
+    if len(query.vector) < budget:
+        raise HTTPException(
+            422,
+            f"vector has {len(query.vector)} values; {name}={budget} needs at least that many",
+        )
+    if not all(math.isfinite(value) for value in query.vector[:budget]):
+        raise HTTPException(422, "vector holds a value that is not a finite number")
+    if not any(query.vector[: plan.k_features]):
+        raise HTTPException(422, f"vector is zero on its first {plan.k_features} values")
+    padded = np.zeros(state.index.keep, np.float32)
+    padded[:budget] = query.vector[:budget]
+    D, I, exact = await run_in_threadpool(find_neighbours, state, plan, padded[None, :])
+    return build_response(state, D[0], I[0], plan, exact)
+
+
 def _search(
     state: ServiceState, settings: Settings, data: bytes, plan: SearchPlan, times: StageTimes
 ) -> SearchResponse:
@@ -70,15 +104,44 @@ def _search(
             query = state.embedder.embed_one(image, arrival, times)
         except (OSError, ValueError) as error:
             raise ImageRejected("the image could not be converted for the model") from error
-    engine = state.engine
     with times.stage("search"):
-        if plan.rerank_features is None:
-            D, I = engine.search(query, plan.k_features, plan.top_k)
-            exact = engine.is_exact(plan.k_features)
-        else:
-            D, I = engine.search_reranked(
-                query, plan.k_features, plan.rerank_features, plan.shortlist, plan.top_k
-            )
-            exact = False  # a shortlist may miss items the larger budget alone would rank high
+        D, I, exact = find_neighbours(state, plan, query)
     with times.stage("respond"):
         return build_response(state, D[0], I[0], plan, exact)
+
+
+def _search_batch(
+    state: ServiceState,
+    settings: Settings,
+    uploads: list[tuple[str, bytes | None]],
+    plan: SearchPlan,
+) -> BatchSearchResponse:
+    entries = [BatchEntry(file=name) for name, _ in uploads]
+    pixels, searched = [], []
+    for entry, (_, data) in zip(entries, uploads, strict=True):
+        try:
+            if data is None:
+                raise ImageRejected(too_large(settings.max_upload_bytes), status_code=413)
+            image = decode_upload(data, max_pixels=settings.max_image_pixels)
+            try:
+                pixels.append(state.embedder.preprocess(image))
+            except (OSError, ValueError) as error:
+                raise ImageRejected("the image could not be converted for the model") from error
+        except ImageRejected as error:
+            entry.error = BatchError(status=error.status_code, detail=str(error))
+            continue
+        searched.append(entry)
+    exact = plan.rerank_features is None and state.engine.is_exact(plan.k_features)
+    if searched:
+        D, I, exact = find_neighbours(state, plan, state.embedder.embed_many(pixels))
+        for entry, scores, rows in zip(searched, D, I, strict=True):
+            entry.results = neighbours(state.index.ids, scores, rows, plan.min_score)
+    return BatchSearchResponse(
+        k_features=plan.k_features,
+        top_k=plan.top_k,
+        min_score=plan.min_score,
+        under=plan.under,
+        exact=exact,
+        index_version=state.index.version,
+        results=entries,
+    )
