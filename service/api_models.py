@@ -98,6 +98,7 @@ ERRORS = {
     401: "the API key is missing or wrong",
     403: "admin actions are disabled",
     404: "no such gallery item or folder",
+    409: "the new index did not load; the old one is still served",
     413: "the upload is too large",
     422: "a parameter is out of range or the request is malformed",
     503: "the service is busy or cannot store the upload; retry after Retry-After seconds",

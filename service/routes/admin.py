@@ -13,7 +13,7 @@ from service.state import load_state
 
 logger = logging.getLogger(__name__)
 router = APIRouter(
-    tags=["admin"], dependencies=[AdminKey], responses=error_responses(401, 403, 422)
+    tags=["admin"], dependencies=[AdminKey], responses=error_responses(401, 403, 409, 422)
 )
 _one_reload_at_a_time = asyncio.Lock()
 

@@ -32,6 +32,8 @@ async function start() {
     searchSoon();
   });
   $("top-k").addEventListener("change", () => search());
+  $("min-score").addEventListener("input", searchSoon);
+  $("find-duplicates").addEventListener("click", loadDuplicates);
   $("file-input").addEventListener("change", (event) => {
     if (event.target.files.length) queryFile(event.target.files[0]);
   });
@@ -94,7 +96,9 @@ function searchSoon() {
 async function search() {
   if (!page.query) return;
   const number = ++page.latest;
-  const params = `k_features=${budget()}&top_k=${$("top-k").value}`;
+  let params = `k_features=${budget()}&top_k=${$("top-k").value}`;
+  const floor = $("min-score").value.trim();
+  if (floor !== "") params += `&min_score=${encodeURIComponent(floor)}`;
   const started = performance.now();
   let response;
   if (page.query.file) {
@@ -116,8 +120,9 @@ async function search() {
   error.hidden = true;
   showResults(body);
   const exactness = body.exact ? "exact" : "approximate";
+  const floorNote = body.min_score === null ? "" : `, cosine ≥ ${body.min_score}`;
   $("search-time").textContent =
-    `${body.results.length} results at ${body.k_features} features (${exactness}) ` +
+    `${body.results.length} results at ${body.k_features} features (${exactness}${floorNote}) ` +
     `in ${milliseconds.toFixed(0)} ms`;
 }
 
@@ -164,6 +169,40 @@ function drawImportance() {
   });
   const marker = `<line x1="${used * step}" x2="${used * step}" y1="0" y2="${height}"></line>`;
   svg.innerHTML = bars.join("") + marker;
+}
+
+async function loadDuplicates() {
+  const threshold = $("duplicate-threshold").value;
+  $("duplicate-summary").textContent = "searching the whole gallery…";
+  const response = await fetch(`/duplicates?threshold=${encodeURIComponent(threshold)}`);
+  const body = await response.json();
+  if (!response.ok) {
+    $("duplicate-summary").textContent = body.detail;
+    $("duplicate-groups").replaceChildren();
+    return;
+  }
+  const images = body.groups.reduce((sum, group) => sum + group.items.length, 0);
+  $("duplicate-summary").textContent =
+    `${body.groups.length} groups (${images} images) at cosine ≥ ${body.threshold} on ` +
+    `${body.verify_features} features`;
+  $("duplicate-groups").replaceChildren(
+    ...body.groups.map((group) => {
+      const row = document.createElement("div");
+      row.className = "duplicate-group";
+      row.append(
+        ...group.items.map((item) => {
+          const image = document.createElement("img");
+          image.src = thumbnail(item.id, 56);
+          image.alt = item.id;
+          image.dataset.id = item.id;
+          image.title = `${item.id}: cosine ${item.score.toFixed(3)} (click to search by it)`;
+          image.addEventListener("click", () => queryItem(item.id));
+          return image;
+        }),
+      );
+      return row;
+    }),
+  );
 }
 
 async function loadFeatures() {

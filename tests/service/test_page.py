@@ -3,6 +3,7 @@ service on 127.0.0.1."""
 
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
@@ -61,3 +62,36 @@ def test_a_rejected_upload_shows_the_reason(live_server, browser_page, tmp_path)
     text.write_text("not an image")
     page.set_input_files("#file-input", str(text))
     expect(page.locator("#error")).to_contain_text("not an image in a supported format")
+
+
+def test_a_relevance_floor_and_the_near_duplicate_view(live_server, browser_page, gallery):
+    page = browser_page
+    page.goto(f"{live_server}/")
+    page.set_input_files("#file-input", str(gallery / "plain/item-05.png"))
+    results = page.locator("#results .result")
+    expect(results).to_have_count(10)
+
+    page.fill("#min-score", "0.99")
+    expect(page.locator("#search-time")).to_contain_text("cosine ≥ 0.99")
+    scores = [
+        float(text.removeprefix("cosine "))
+        for text in page.locator("#results .result .score").all_inner_texts()
+    ]
+    assert 1 <= len(scores) < 10 and min(scores) >= 0.99
+    page.fill("#min-score", "")
+    expect(results).to_have_count(10)
+
+    page.fill("#duplicate-threshold", "0.9")
+    page.click("#find-duplicates")
+    expect(page.locator("#duplicate-summary")).to_contain_text("at cosine ≥ 0.9 on 32 features")
+    groups = page.locator("#duplicate-groups .duplicate-group")
+    expected = httpx.get(f"{live_server}/duplicates", params={"threshold": 0.9}).json()["groups"]
+    expect(groups).to_have_count(len(expected))
+    first = [item["id"] for item in expected[0]["items"]]
+    expect(groups.first.locator("img")).to_have_count(len(first))
+    groups.first.locator("img").nth(1).click()
+    expect(page.locator("#query-label")).to_contain_text(f"Query: {first[1]} (from the gallery)")
+
+    page.fill("#duplicate-threshold", "3")
+    page.click("#find-duplicates")
+    expect(page.locator("#duplicate-summary")).to_contain_text("threshold must be a cosine")
