@@ -3,6 +3,9 @@ import json
 import pytest
 
 from bench.__main__ import main
+from bench.batch import bench_batch
+from bench.duplicates import pair_scores, write_planted_gallery
+from indexer.duplicates import DuplicateGroups
 
 QUIET, HOG = "quiet", "beside a CPU hog"
 pytestmark = pytest.mark.slow  # the benchmarks end to end, with Ray
@@ -113,3 +116,36 @@ def test_versus_runs_an_earlier_commit_beside_this_checkout(gallery, tmp_path):
     ]  # fmt: skip
     assert all(run["requests"] > 0 and run["errors"] == 0 for run in part["runs"])
     assert set(part["summary"]) == {"HEAD", "this checkout"}
+
+
+def test_the_batch_benchmark_compares_both_ways_on_the_same_images(index_dir, gallery):
+    result = bench_batch(index_dir, gallery, images=8, batch_size=4, k_features=8, rounds=2)
+    assert result["images"] == 8 and len(result["images_per_second"]["batch"]) == 2
+    medians = result["median_images_per_second"]
+    assert result["batch_over_one_at_a_time"] == pytest.approx(
+        medians["batch"] / medians["one at a time"], abs=0.01
+    )
+
+
+def test_planted_near_duplicates_are_scored_as_pairs(gallery, tmp_path):
+    origin = write_planted_gallery(tmp_path / "planted", 6, 2, source=gallery / "plain")
+    names = sorted(origin)
+    assert len(names) == 6 + 2 * 5
+    assert sorted(path.name for path in (tmp_path / "planted/planted").iterdir())[:5] == [
+        "00000-brighter.png", "00000-cropped.png", "00000-jpeg.jpg", "00000-mirrored.png",
+        "00000-scaled.png",
+    ]  # fmt: skip
+    ids = names
+    row = {name: number for number, name in enumerate(ids)}
+    truth = [[row[n] for n in ids if origin[n] == group] for group in (0, 1)]
+    perfect = DuplicateGroups(0.9, 8, 32, 0.9, groups=[[(r, 1.0) for r in g] for g in truth])
+    assert pair_scores(perfect, ids, origin) | {"threshold": 0} == {
+        "threshold": 0, "groups": 2, "pairs_found": 30, "true_pairs": 30, "precision": 1.0,
+        "recall": 1.0,
+    }  # fmt: skip
+    # One group holding an original that is not a copy of it: 6 of its 21 pairs are wrong.
+    extra = next(n for n in ids if origin[n] == 2)
+    mixed = DuplicateGroups(0.9, 8, 32, 0.9, groups=[[(r, 1.0) for r in [*truth[0], row[extra]]]])
+    scores = pair_scores(mixed, ids, origin)
+    assert scores["pairs_found"] == 21 and scores["precision"] == round(15 / 21, 4)
+    assert scores["recall"] == 0.5
