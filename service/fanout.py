@@ -16,7 +16,7 @@ from typing import Annotated
 
 import httpx
 import uvicorn
-from fastapi import FastAPI, Header, HTTPException, Query
+from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
 from service.api_models import ShardedSearchResponse
@@ -60,27 +60,38 @@ def create_fanout_app(
 
     @app.post("/search", response_model=ShardedSearchResponse)
     async def search(
+        request: Request,
         data: UploadDep,
         k_features: Annotated[int | None, Query(ge=1)] = None,
         top_k: Annotated[int, Query(ge=1)] = 10,
         x_api_key: Annotated[str | None, Header()] = None,
     ) -> ShardedSearchResponse | JSONResponse:
-        """POST /search of the service, answered over every shard (the API key passed on)."""
-        params = {"top_k": top_k} | ({"k_features": k_features} if k_features else {})
+        """POST /search of the service, answered over every shard (its query parameters,
+        min_score and under included, and the API key passed on)."""
         upload = {"file": ("query", data)}
         headers = {"X-API-Key": x_api_key} if x_api_key else {}
+        params = dict(request.query_params)
         responses = await ask_all("POST", "/search", params=params, files=upload, headers=headers)
+        answered = [response for response in responses if response.status_code == 200]
         for response in responses:  # a bad query is bad on every shard: pass its reason on
+            # A folder (`under`) may live on some shards only: the others' 404 means "none here".
+            if response.status_code == 404 and answered:
+                continue
             if response.status_code != 200:
                 status = response.status_code if response.status_code < 500 else 502
                 return JSONResponse(response.json(), status_code=status)
-        answers = [response.json() for response in responses]
+        answers = [response.json() for response in answered]
+        first = answers[0]
         return ShardedSearchResponse(
-            k_features=answers[0]["k_features"],
+            k_features=first["k_features"],
             top_k=top_k,
+            rerank_features=first["rerank_features"],
+            shortlist=first["shortlist"],
+            min_score=first["min_score"],
+            under=first["under"],
             exact=all(answer["exact"] for answer in answers),
             index_version=",".join(answer["index_version"] for answer in answers),
-            shards=len(answers),
+            shards=len(responses),
             results=merge_answers(answers, top_k),
         )
 

@@ -99,6 +99,22 @@ def test_the_fanout_answers_like_one_service_over_the_whole_index(
                 assert ours["score"] == pytest.approx(theirs["score"], abs=1e-5)
 
 
+def test_a_folder_and_a_floor_pass_through_even_where_a_shard_has_none(
+    fanout, live_server, gallery
+):
+    url, _ = fanout
+    image = (gallery / "odd/rgba.png").read_bytes()
+    for params in ({"under": "odd/", "top_k": 20}, {"under": "plain", "min_score": 0.5}):
+        merged = httpx.post(f"{live_server}/search", params=params, files={"file": image}).json()
+        sharded = httpx.post(f"{url}/search", params=params, files={"file": image})
+        assert sharded.status_code == 200, sharded.text
+        answer = sharded.json()
+        assert answer["under"] == merged["under"] and answer["min_score"] == merged["min_score"]
+        assert [r["id"] for r in answer["results"]] == [r["id"] for r in merged["results"]]
+    nowhere = httpx.post(f"{url}/search", params={"under": "none/"}, files={"file": image})
+    assert nowhere.status_code == 404 and "under 'none/'" in nowhere.json()["detail"]
+
+
 def test_the_fanout_passes_bad_requests_back_and_reports_shards_down(fanout, gallery):
     url, shard_urls = fanout
     image = next(gallery.glob("plain/*.png")).read_bytes()
