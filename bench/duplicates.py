@@ -109,6 +109,13 @@ def pair_scores(groups: DuplicateGroups, ids: list[str], origin: dict[str, int])
         frozenset(pair) for names in by_origin.values() for pair in itertools.combinations(names, 2)
     }
     hits = len(found & true)
+    # Which alterations the encoder sees through: each copy paired with its original.
+    by_kind: dict[str, list[bool]] = {}
+    for name, position in origin.items():
+        if name.startswith("planted/"):
+            kind = name.split("-", 1)[1].split(".")[0]
+            pair = frozenset((name, f"originals/{position:05d}.png"))
+            by_kind.setdefault(kind, []).append(pair in found)
     return {
         "threshold": groups.threshold,
         "groups": len(groups.groups),
@@ -116,6 +123,9 @@ def pair_scores(groups: DuplicateGroups, ids: list[str], origin: dict[str, int])
         "true_pairs": len(true),
         "precision": round(hits / len(found), 4) if found else 1.0,
         "recall": round(hits / len(true), 4) if true else 1.0,
+        "recall_by_alteration": {
+            kind: round(sum(hits) / len(hits), 4) for kind, hits in sorted(by_kind.items())
+        },
     }
 
 
@@ -204,8 +214,13 @@ def main(argv: list[str] | None = None) -> int:
             Path(work), args.distinct, args.planted, args.source, args.model
         )
         results["speed"] = bench_speed(Path(work), args.count, args.rounds)
-    header = ["threshold", "groups", "pairs found", "true pairs", "precision", "recall"]
-    print(markdown_table(header, [list(row.values()) for row in results["planted"]]))
+    kinds = list(results["planted"][0]["recall_by_alteration"])
+    header = ["threshold", "groups", "pairs found", "true pairs", "precision", "recall", *kinds]
+    rows = [
+        [*list(row.values())[:6], *row["recall_by_alteration"].values()]
+        for row in results["planted"]
+    ]
+    print(markdown_table(header, rows))
     print(json.dumps(results["speed"], indent=1))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "duplicates.json").write_text(json.dumps(results, indent=1) + "\n")

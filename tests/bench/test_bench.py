@@ -139,9 +139,10 @@ def test_planted_near_duplicates_are_scored_as_pairs(gallery, tmp_path):
     row = {name: number for number, name in enumerate(ids)}
     truth = [[row[n] for n in ids if origin[n] == group] for group in (0, 1)]
     perfect = DuplicateGroups(0.9, 8, 32, 0.9, groups=[[(r, 1.0) for r in g] for g in truth])
+    kinds = {"brighter", "cropped", "jpeg", "mirrored", "scaled"}
     assert pair_scores(perfect, ids, origin) | {"threshold": 0} == {
         "threshold": 0, "groups": 2, "pairs_found": 30, "true_pairs": 30, "precision": 1.0,
-        "recall": 1.0,
+        "recall": 1.0, "recall_by_alteration": dict.fromkeys(sorted(kinds), 1.0),
     }  # fmt: skip
     # One group holding an original that is not a copy of it: 6 of its 21 pairs are wrong.
     extra = next(n for n in ids if origin[n] == 2)
@@ -149,3 +150,4 @@ def test_planted_near_duplicates_are_scored_as_pairs(gallery, tmp_path):
     scores = pair_scores(mixed, ids, origin)
     assert scores["pairs_found"] == 21 and scores["precision"] == round(15 / 21, 4)
     assert scores["recall"] == 0.5
+    assert scores["recall_by_alteration"] == dict.fromkeys(sorted(kinds), 0.5)
