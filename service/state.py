@@ -15,6 +15,7 @@ from service.duplicates import DuplicateGroupsCache
 from service.embedding import PixelEncoder, QueryEmbedder
 from service.engine import SearchEngine, ladder_budgets
 from service.gallery import GalleryFiles
+from service.searcher import LocalSearcher
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ class ServiceState:
     model_config: dict
     gallery: GalleryFiles
     duplicates: DuplicateGroupsCache
+    searcher: LocalSearcher
 
 
 def load_state(
@@ -54,7 +56,9 @@ def load_state(
     indexed_gallery = index.manifest.get("gallery")
     gallery_root = settings.gallery or (Path(indexed_gallery) if indexed_gallery else None)
     gallery = GalleryFiles(gallery_root, index.ids)
-    return ServiceState(index, engine, embedder, model_config, gallery, DuplicateGroupsCache(index))
+    searcher = LocalSearcher(index, engine, gallery)
+    duplicates = DuplicateGroupsCache(index)
+    return ServiceState(index, engine, embedder, model_config, gallery, duplicates, searcher)
 
 
 def load_query_encoder(index: LoadedIndex, model_config: dict) -> PixelEncoder:

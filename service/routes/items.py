@@ -1,5 +1,5 @@
-"""Gallery items: their images and thumbnails, searching by an item, near-duplicate groups
-and feature extremes."""
+"""Gallery items: their images and thumbnails, near-duplicate groups and feature extremes.
+(Searching by an item is a search route: service.routes.search.)"""
 
 import math
 from typing import Annotated
@@ -13,26 +13,16 @@ from service.api_models import (
     DuplicatesResponse,
     FeatureExamples,
     FeatureValue,
-    SearchResponse,
     error_responses,
 )
 from service.deps import StateDep
 from service.gallery import ItemNotFound
-from service.schemas import PlanDep, build_response, find_neighbours
 from service.security import ApiKey
 
 router = APIRouter(
     tags=["gallery"], dependencies=[ApiKey], responses=error_responses(401, 404, 422, 503)
 )
 THUMBNAIL_SIZES = (16, 512)
-
-
-@router.get("/items/{item_id:path}/similar", response_model=SearchResponse)
-def similar(state: StateDep, plan: PlanDep, item_id: str) -> SearchResponse:
-    """Neighbours of a gallery item, from its stored vector: no upload, no embedding."""
-    row = _row(state, item_id)
-    D, I, exact = find_neighbours(state, plan, state.index.vectors[row][None, :])
-    return build_response(state, D[0], I[0], plan, exact)
 
 
 @router.get("/duplicates", response_model=DuplicatesResponse)

@@ -1,7 +1,8 @@
-"""The search endpoints: by an uploaded image, by several at once, and by a vector.
+"""The search endpoints: by an uploaded image, by several at once, by a vector, by an item.
 
-All three check their parameters into one plan (`search_plan`) and search through
-`find_neighbours`, so a budget, a relevance floor or a folder means the same everywhere.
+All four check their parameters into one plan (`search_plan`) and ask the state's `Searcher`,
+so a budget, a relevance floor or a folder means the same everywhere, and the same routes
+serve one index in this process or shards on a cluster (service.cluster).
 """
 
 import math
@@ -20,8 +21,11 @@ from service.api_models import (
     error_responses,
 )
 from service.deps import SettingsDep, StateDep
+from service.gallery import ItemNotFound
 from service.images import ImageRejected, decode_upload
-from service.schemas import PlanDep, SearchPlan, build_response, find_neighbours, neighbours
+from service.plan import SearchPlan
+from service.schemas import PlanDep, build_response, neighbours
+from service.searcher import FolderEmpty, Found
 from service.security import ApiKey
 from service.settings import Settings
 from service.state import ServiceState
@@ -88,10 +92,28 @@ async def search_vector(state: StateDep, plan: PlanDep, query: VectorQuery) -> S
         raise HTTPException(422, "vector holds a value that is not a finite number")
     if not any(query.vector[: plan.k_features]):
         raise HTTPException(422, f"vector is zero on its first {plan.k_features} values")
-    padded = np.zeros(state.index.keep, np.float32)
-    padded[:budget] = query.vector[:budget]
-    D, I, exact = await run_in_threadpool(find_neighbours, state, plan, padded[None, :])
-    return build_response(state, D[0], I[0], plan, exact)
+    padded = np.zeros((1, state.searcher.keep), np.float32)
+    padded[0, :budget] = query.vector[:budget]
+    found = await run_in_threadpool(_find, state, plan, padded)
+    return build_response(found.hits[0], plan, found.exact, found.version)
+
+
+@router.get("/items/{item_id:path}/similar", response_model=SearchResponse)
+async def similar(state: StateDep, plan: PlanDep, item_id: str) -> SearchResponse:
+    """Neighbours of a gallery item, from its stored vector: no upload, no embedding."""
+    try:
+        vector = await run_in_threadpool(state.searcher.vector_of, item_id)
+    except ItemNotFound as error:
+        raise HTTPException(404, str(error)) from None
+    found = await run_in_threadpool(_find, state, plan, vector[None, :])
+    return build_response(found.hits[0], plan, found.exact, found.version)
+
+
+def _find(state: ServiceState, plan: SearchPlan, queries: np.ndarray) -> Found:
+    try:
+        return state.searcher.find(queries, plan)
+    except FolderEmpty as error:
+        raise HTTPException(404, str(error)) from None
 
 
 def _search(
@@ -105,9 +127,9 @@ def _search(
         except (OSError, ValueError) as error:
             raise ImageRejected("the image could not be converted for the model") from error
     with times.stage("search"):
-        D, I, exact = find_neighbours(state, plan, query)
+        found = _find(state, plan, query[None, :])
     with times.stage("respond"):
-        return build_response(state, D[0], I[0], plan, exact)
+        return build_response(found.hits[0], plan, found.exact, found.version)
 
 
 def _search_batch(
@@ -131,17 +153,19 @@ def _search_batch(
             entry.error = BatchError(status=error.status_code, detail=str(error))
             continue
         searched.append(entry)
-    exact = plan.rerank_features is None and state.engine.is_exact(plan.k_features)
     if searched:
-        D, I, exact = find_neighbours(state, plan, state.embedder.embed_many(pixels))
-        for entry, scores, rows in zip(searched, D, I, strict=True):
-            entry.results = neighbours(state.index.ids, scores, rows, plan.min_score)
+        vectors = state.embedder.embed_many(pixels)
+    else:  # asked with no queries all the same: for exactness, version and a 404 folder
+        vectors = np.zeros((0, state.searcher.keep), np.float32)
+    found = _find(state, plan, vectors)
+    for entry, hits in zip(searched, found.hits, strict=True):
+        entry.results = neighbours(hits)
     return BatchSearchResponse(
         k_features=plan.k_features,
         top_k=plan.top_k,
         min_score=plan.min_score,
         under=plan.under,
-        exact=exact,
-        index_version=state.index.version,
+        exact=found.exact,
+        index_version=found.version,
         results=entries,
     )

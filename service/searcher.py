@@ -1,0 +1,105 @@
+"""Who answers a search plan: the index held by this process, or shards elsewhere.
+
+The search routes speak only to a `Searcher`: query vectors and a checked plan in, each
+query's (id, score) list out, best first. `LocalSearcher` answers from the index and engine in
+this process; `service.cluster` answers the same calls from shard deployments on Ray Serve, so
+both serve one HTTP API from the same routes.
+"""
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from indexer.index_dir import LoadedIndex
+from service.engine import SearchEngine
+from service.gallery import GalleryFiles
+from service.plan import SearchPlan
+
+Hits = list[tuple[str, float]]
+
+
+class FolderEmpty(LookupError):
+    """No gallery item lies under the folder asked for; the message is meant for the caller."""
+
+
+@dataclass
+class Found:
+    """Each query's results (the relevance floor applied), whether they are exact, and the
+    version of the index (or indexes) that answered."""
+
+    hits: list[Hits]
+    exact: bool
+    version: str
+
+
+class Searcher(Protocol):
+    keep: int
+
+    def find(self, queries: np.ndarray, plan: SearchPlan) -> Found:
+        """Results for Q queries (rows of at least the plan's budget, in importance order)."""
+        ...
+
+    def vector_of(self, item_id: str) -> np.ndarray:
+        """A gallery item's stored vector; ItemNotFound if there is none."""
+        ...
+
+
+class LocalSearcher:
+    """The index in this process, through its search engine."""
+
+    def __init__(self, index: LoadedIndex, engine: SearchEngine, gallery: GalleryFiles) -> None:
+        self.index = index
+        self.engine = engine
+        self.gallery = gallery
+        self.keep = index.keep
+
+    def find(self, queries: np.ndarray, plan: SearchPlan) -> Found:
+        engine = self.engine
+        rows = None
+        if plan.under is not None:
+            rows = engine.rows_under(plan.under)
+            if len(rows) == 0:
+                raise FolderEmpty(f"no gallery item has an id under {plan.under!r}")
+        # A shortlist may miss items the larger budget alone would rank high.
+        exact = plan.rerank_features is None and (
+            rows is not None or engine.is_exact(plan.k_features)
+        )
+        if len(queries) == 0:
+            return Found([], exact, self.index.version)
+        if plan.rerank_features is None:
+            D, I = engine.search(queries, plan.k_features, plan.top_k, rows)
+        else:
+            D, I = engine.search_reranked(
+                queries, plan.k_features, plan.rerank_features, plan.shortlist, plan.top_k, rows
+            )
+        floor = -np.inf if plan.min_score is None else plan.min_score
+        ids = self.index.ids
+        hits = [
+            [
+                (ids[row], float(score))
+                for score, row in zip(scores, found, strict=True)
+                if row >= 0 and score >= floor
+            ]
+            for scores, found in zip(D, I, strict=True)
+        ]
+        return Found(hits, exact, self.index.version)
+
+    def vector_of(self, item_id: str) -> np.ndarray:
+        return np.asarray(self.index.vectors[self.gallery.row(item_id)])
+
+
+def merge_found(answers: list[Found], top_k: int) -> Found:
+    """Several shards' answers to the same queries -> one: each query's best top_k by score.
+
+    Each shard ranks its own rows exactly, so the merged top_k is the whole gallery's."""
+    hits = []
+    for position in range(len(answers[0].hits)):
+        pooled = [hit for answer in answers for hit in answer.hits[position]]
+        pooled.sort(key=lambda hit: -hit[1])
+        hits.append(pooled[:top_k])
+    return Found(
+        hits,
+        all(answer.exact for answer in answers),
+        ",".join(answer.version for answer in answers),
+    )
