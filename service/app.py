@@ -26,6 +26,31 @@ logger = logging.getLogger(__name__)
 UPLOAD_FIELDS = ("file", "files")
 
 
+def configure_app(app: FastAPI, settings: Settings, metrics: ServiceMetrics) -> None:
+    """What every app serving this API shares, here and on a cluster (service.cluster): the
+    settings and metrics on app.state, error answers in one sentence, and the middleware."""
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    app.add_middleware(
+        LimitUploadSize,
+        max_upload_bytes=settings.max_upload_bytes,
+        max_batch_bytes=settings.max_batch_bytes,
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["X-API-Key", "Content-Type"],
+        )
+    app.add_middleware(ServerTiming)
+    app.add_middleware(ShedLoad, max_in_flight=settings.max_in_flight, metrics=metrics)
+    app.add_middleware(CountRequests, metrics=metrics)
+
+
 def create_app(settings: Settings | None = None, state: ServiceState | None = None) -> FastAPI:
     """Build the app; `settings` defaults to flags/environment (see service.settings).
 
@@ -58,26 +83,7 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
         version="0.1.0",
         lifespan=lifespan,
     )
-    app.state.metrics = metrics
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)
-    active = app.state.settings = settings or load_settings()
-    app.add_middleware(
-        LimitUploadSize,
-        max_upload_bytes=active.max_upload_bytes,
-        max_batch_bytes=active.max_batch_bytes,
-    )
-    if active.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=active.cors_origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=["X-API-Key", "Content-Type"],
-        )
-    app.add_middleware(ServerTiming)
-    app.add_middleware(ShedLoad, max_in_flight=active.max_in_flight, metrics=metrics)
-    app.add_middleware(CountRequests, metrics=metrics)
+    configure_app(app, settings or load_settings(), metrics)
     app.include_router(search.router)
     app.include_router(status.router)
     app.include_router(observability.router)

@@ -12,6 +12,8 @@ from typing import Protocol
 import numpy as np
 
 from indexer.index_dir import LoadedIndex
+from indexer.retrieval import rescore
+from models.vectors import unit_rows
 from service.engine import SearchEngine
 from service.gallery import GalleryFiles
 from service.plan import SearchPlan
@@ -88,18 +90,42 @@ class LocalSearcher:
     def vector_of(self, item_id: str) -> np.ndarray:
         return np.asarray(self.index.vectors[self.gallery.row(item_id)])
 
+    def rescore(
+        self, queries: np.ndarray, candidates: list[list[str]], features: int
+    ) -> list[Hits]:
+        """Exact cosine at `features` of each query's candidates that this index holds (others
+        are skipped), best first: the second step of a re-ranking spread over shards."""
+        rows_of = self.gallery.rows
+        held = [[rows_of[item] for item in items if item in rows_of] for items in candidates]
+        width = max([1, *(len(rows) for rows in held)])
+        padded = np.full((len(held), width), -1, np.int64)
+        for position, rows in enumerate(held):
+            padded[position, : len(rows)] = rows
+        D, I = rescore(self.index.vectors, unit_rows(queries[:, :features]), padded, width)
+        ids = self.index.ids
+        return [
+            [(ids[row], float(score)) for score, row in zip(scores, found, strict=True) if row >= 0]
+            for scores, found in zip(D, I, strict=True)
+        ]
+
+
+def merge_hits(answers: list[list[Hits]], top_k: int, floor: float | None = None) -> list[Hits]:
+    """Several shards' hits for the same queries -> each query's best top_k by score (those
+    at or above `floor`). Each shard ranks its own rows exactly, so the merged top_k is the
+    whole gallery's."""
+    lowest = -np.inf if floor is None else floor
+    merged = []
+    for position in range(len(answers[0])):
+        pooled = [hit for answer in answers for hit in answer[position] if hit[1] >= lowest]
+        pooled.sort(key=lambda hit: -hit[1])
+        merged.append(pooled[:top_k])
+    return merged
+
 
 def merge_found(answers: list[Found], top_k: int) -> Found:
-    """Several shards' answers to the same queries -> one: each query's best top_k by score.
-
-    Each shard ranks its own rows exactly, so the merged top_k is the whole gallery's."""
-    hits = []
-    for position in range(len(answers[0].hits)):
-        pooled = [hit for answer in answers for hit in answer.hits[position]]
-        pooled.sort(key=lambda hit: -hit[1])
-        hits.append(pooled[:top_k])
+    """Several shards' answers to the same queries -> one (see merge_hits)."""
     return Found(
-        hits,
+        merge_hits([answer.hits for answer in answers], top_k),
         all(answer.exact for answer in answers),
         ",".join(answer.version for answer in answers),
     )

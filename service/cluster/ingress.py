@@ -1,0 +1,210 @@
+"""The cluster's HTTP API: the service's own search routes, over shard deployments.
+
+`ClusterSearcher` is a `Searcher` (service.searcher) that sends each query's vector to every
+shard deployment through Serve handles and merges their answers by score, so every search
+route, parameter, response, error and the API key are those of `python -m service`. A query
+is embedded once, by the embedding deployment, not once per shard. A shard whose replica dies
+mid-request is asked again (Serve routes the retry to a live replica, or to the one it starts
+in its place); if none answers in time the caller gets 503 with a sentence, never a 500.
+"""
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+
+import numpy as np
+import ray
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from PIL import Image
+from ray import serve
+from ray.serve.handle import DeploymentHandle, DeploymentResponse
+
+from models.config import EncoderConfig
+from models.preprocess import to_pixels
+from service.app import configure_app
+from service.gallery import ItemNotFound
+from service.metrics import ServiceMetrics
+from service.plan import SearchPlan
+from service.routes import observability, search
+from service.searcher import FolderEmpty, Found, merge_found, merge_hits
+from service.settings import Settings
+from service.timing import StageTimes
+
+RETRIES = 3  # a dead replica's calls fail at once; Serve has a live one (or a new one) soon
+RETRY_PAUSE_S = 0.5
+CALL_TIMEOUT_S = 30.0
+
+
+class ShardUnavailable(RuntimeError):
+    """A shard did not answer after retries; the message is meant for the caller."""
+
+
+def _answer(method, args: tuple, what: str, sent: DeploymentResponse | None = None):
+    """The result of `method.remote(*args)` (or of `sent`, a request already made), asked
+    again while a dead replica is replaced; ShardUnavailable once the tries are spent."""
+    for attempt in range(RETRIES):
+        response = sent if attempt == 0 and sent is not None else method.remote(*args)
+        try:
+            return response.result(timeout_s=CALL_TIMEOUT_S)
+        except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
+            time.sleep(RETRY_PAUSE_S * (attempt + 1))
+        except TimeoutError:
+            break
+    raise ShardUnavailable(f"{what} did not answer (its replicas are restarting); retry shortly")
+
+
+class ClusterSearcher:
+    """Every shard deployment, searched at once and merged."""
+
+    def __init__(self, shards: list[DeploymentHandle], keep: int) -> None:
+        self.shards = shards
+        self.keep = keep
+
+    def find(self, queries: np.ndarray, plan: SearchPlan) -> Found:
+        if plan.rerank_features is None:
+            return self._found_everywhere(queries, plan)
+        # Re-ranking as one index does it: one shortlist over all shards at k_features, then
+        # each shard scores the candidates it holds at rerank_features.
+        first = replace(plan, top_k=plan.shortlist, rerank_features=None, min_score=None)
+        shortlisted = self._found_everywhere(queries, first)
+        candidates = [[item for item, _ in hits] for hits in shortlisted.hits]
+        arguments = (queries, candidates, plan.rerank_features)
+        sent = [shard.rescore.remote(*arguments) for shard in self.shards]
+        rescored = [
+            _answer(shard.rescore, arguments, f"shard {number}", sent=response)
+            for number, (shard, response) in enumerate(zip(self.shards, sent, strict=True))
+        ]
+        hits = merge_hits(rescored, plan.top_k, plan.min_score)
+        return Found(hits, False, shortlisted.version)
+
+    def _found_everywhere(self, queries: np.ndarray, plan: SearchPlan) -> Found:
+        sent = [shard.find.remote(queries, plan) for shard in self.shards]  # all at once
+        answers = [
+            _answer(shard.find, (queries, plan), f"shard {number}", sent=response)
+            for number, (shard, response) in enumerate(zip(self.shards, sent, strict=True))
+        ]
+        found = [answer for answer in answers if answer is not None]
+        if not found:
+            raise FolderEmpty(f"no gallery item has an id under {plan.under!r}")
+        return merge_found(found, plan.top_k)
+
+    def vector_of(self, item_id: str) -> np.ndarray:
+        for number, shard in enumerate(self.shards):
+            vector = _answer(shard.vector_of, (item_id,), f"shard {number}")
+            if vector is not None:
+                return vector
+        raise ItemNotFound(f"no gallery item with id {item_id!r}")
+
+
+class RemoteEmbedder:
+    """The query path of service.embedding, with the forward pass on the embedding deployment
+    (which batches queries from every ingress replica)."""
+
+    def __init__(self, handle: DeploymentHandle, config: EncoderConfig) -> None:
+        self.handle = handle
+        self.config = config
+
+    @contextmanager
+    def arriving(self) -> Iterator[None]:
+        yield None  # batching happens in the embedding deployment
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        return to_pixels(image, self.config)
+
+    def embed_one(self, image: Image.Image, arrival=None, times: StageTimes | None = None):
+        times = times or StageTimes()
+        with times.stage("preprocess"):
+            pixels = self.preprocess(image)
+        with times.stage("forward"):
+            return _answer(self.handle.embed, (pixels,), "the query model")
+
+    def embed_many(self, pixels: list[np.ndarray]) -> np.ndarray:
+        sent = [self.handle.embed.remote(one) for one in pixels]  # batched by the deployment
+        return np.stack(
+            [
+                _answer(self.handle.embed, (one,), "the query model", sent=response)
+                for one, response in zip(pixels, sent, strict=True)
+            ]
+        )
+
+
+class ClusterState:
+    """What the search routes read from app.state.service."""
+
+    def __init__(self, searcher: ClusterSearcher, embedder: RemoteEmbedder) -> None:
+        self.searcher = searcher
+        self.embedder = embedder
+
+
+def create_cluster_app(
+    settings: Settings,
+    shards: list[DeploymentHandle],
+    embedding: DeploymentHandle,
+    config: EncoderConfig,
+    described: list[dict],
+) -> FastAPI:
+    """The ingress app: the service's search routes and metrics, cluster health and info
+    (`described`: each shard's `describe()`)."""
+    app = FastAPI(
+        title="triCL image retrieval",
+        summary="Nearest gallery images at any feature budget, served by a Ray Serve cluster.",
+        version="0.1.0",
+    )
+    configure_app(app, settings, ServiceMetrics())
+    app.state.service = ClusterState(
+        ClusterSearcher(shards, described[0]["keep"]), RemoteEmbedder(embedding, config)
+    )
+    app.state.described = described
+    app.add_exception_handler(ShardUnavailable, _unavailable)
+    app.include_router(search.router)
+    app.include_router(observability.router)
+    app.include_router(status_router)
+    return app
+
+
+async def _unavailable(request, error: ShardUnavailable) -> JSONResponse:
+    return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": "1"})
+
+
+status_router = APIRouter(tags=["status"])
+
+
+@status_router.get("/health")
+async def health() -> JSONResponse:
+    """200 while every deployment has a running replica, else 503; each deployment's replicas
+    by state either way."""
+    application = serve.get_replica_context().app_name
+    status = await run_in_threadpool(serve.status)
+    deployments = {
+        name: {
+            "status": str(getattr(state.status, "value", state.status)),
+            "replicas": {
+                str(getattr(key, "value", key)): count
+                for key, count in state.replica_states.items()
+            },
+        }
+        for name, state in sorted(status.applications[application].deployments.items())
+    }
+    serving = all(state["replicas"].get("RUNNING", 0) > 0 for state in deployments.values())
+    body = {"status": "ok" if serving else "unavailable", "deployments": deployments}
+    return JSONResponse(body, status_code=200 if serving else 503)
+
+
+@status_router.get("/info")
+async def info(request: Request) -> dict:
+    """The model, keep, the gallery's size over all shards, each shard's size and version."""
+    described = request.app.state.described
+    first = described[0]
+    return {
+        "model": first["model"],
+        "D": first["model"]["embedding_dim"],
+        "keep": first["keep"],
+        "count": sum(shard["count"] for shard in described),
+        "importance": first["importance"],
+        "metric": first["metric"],
+        "index_version": ",".join(shard["version"] for shard in described),
+        "shards": [{"count": shard["count"], "version": shard["version"]} for shard in described],
+    }

@@ -1,0 +1,183 @@
+"""`python -m service.cluster` on a real Ray cluster of three nodes on this machine: the same
+answers as one `python -m service` over the merged index, and queries survive a shard replica
+killed under them."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+
+from bench.http import free_port, wait_healthy
+from indexer.index_dir import load_index
+from indexer.shards import split_index
+
+pytestmark = pytest.mark.slow  # a three-node Ray cluster and ten Serve replicas
+
+NODES = 3
+
+
+@pytest.fixture(scope="module")
+def shards(index_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("cluster") / "shards"
+    split_index(load_index(index_dir), root, 3)
+    return root
+
+
+@pytest.fixture(scope="module")
+def cluster(shards):
+    """The cluster command with 2 replicas per deployment, on three Ray nodes; yields its URL."""
+    nodes = subprocess.Popen(
+        [sys.executable, "-m", "tests.helpers.ray_nodes", str(NODES)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    address = nodes.stdout.readline().strip()
+    port = free_port()
+    command = [sys.executable, "-m", "service.cluster", "--shards", str(shards)]
+    command += ["--address", address, "--replicas", "2", "--port", str(port)]
+    serving = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process=serving, timeout=240)
+        yield url
+    finally:
+        serving.send_signal(signal.SIGTERM)
+        serving.wait(timeout=60)
+        nodes.stdin.close()
+        nodes.wait(timeout=60)
+
+
+def same_answer(ours: dict, theirs: dict) -> None:
+    assert [r["id"] for r in ours["results"]] == [r["id"] for r in theirs["results"]]
+    for mine, other in zip(ours["results"], theirs["results"], strict=True):
+        assert mine["score"] == pytest.approx(other["score"], abs=1e-5)
+    assert ours["exact"] == theirs["exact"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"k_features": 2, "top_k": 23},
+        {"k_features": 16},
+        {"k_features": 32, "top_k": 5},
+        {"k_features": 4, "rerank_features": 32, "shortlist": 6, "top_k": 4},
+        {"k_features": 8, "under": "plain/"},
+        {"k_features": 8, "min_score": 0.8, "top_k": 20},
+    ],
+)
+def test_the_cluster_answers_like_one_service(cluster, live_server, gallery, params):
+    for item in ("odd/rgba.png", "plain/item-03.png", "odd/scan.tiff"):
+        upload = {"file": (item, (gallery / item).read_bytes())}
+        one = httpx.post(f"{live_server}/search", params=params, files=upload, timeout=30).json()
+        spread = httpx.post(f"{cluster}/search", params=params, files=upload, timeout=60)
+        assert spread.status_code == 200, spread.text
+        same_answer(spread.json(), one)
+
+
+def test_batch_vector_similar_and_errors_are_the_services(cluster, live_server, gallery, index_dir):
+    files = [("files", ("a.png", (gallery / "plain/item-01.png").read_bytes()))]
+    files.append(("files", ("b.png", b"not an image")))
+    one = httpx.post(f"{live_server}/search/batch", files=files, timeout=30).json()
+    spread = httpx.post(f"{cluster}/search/batch", files=files, timeout=60).json()
+    assert spread["results"] == one["results"]
+    vector = load_index(index_dir).vectors[4].tolist()
+    for route in ("/search/vector",):
+        ours = httpx.post(f"{cluster}{route}", json={"vector": vector}, timeout=60).json()
+        same_answer(ours, httpx.post(f"{live_server}{route}", json={"vector": vector}).json())
+    similar = "/items/odd/name with spaces é.png/similar"
+    same_answer(
+        httpx.get(f"{cluster}{similar}", timeout=60).json(),
+        httpx.get(f"{live_server}{similar}").json(),
+    )
+    for method, route, request in (
+        ("POST", "/search", {"params": {"k_features": 99}, "files": files[:1]}),
+        ("POST", "/search", {"params": {"under": "none"}, "files": files[:1]}),
+        ("POST", "/search", {"files": files[1:]}),
+        ("GET", "/items/nope.png/similar", {}),
+        ("POST", "/search/vector", {"json": {"vector": [1.0]}, "params": {"k_features": 2}}),
+    ):
+        ours = httpx.request(method, f"{cluster}{route}", timeout=60, **request)
+        theirs = httpx.request(method, f"{live_server}{route}", timeout=30, **request)
+        assert (ours.status_code, ours.json()) == (theirs.status_code, theirs.json())
+    info = httpx.get(f"{cluster}/info", timeout=30).json()
+    assert info["count"] == 23 and len(info["shards"]) == 3
+    health = httpx.get(f"{cluster}/health", timeout=30).json()
+    assert health["status"] == "ok"
+    assert {name: state["replicas"] for name, state in health["deployments"].items()} == {
+        name: {"RUNNING": 2}
+        for name in ("ClusterIngress", "QueryEmbedding", "shard-0", "shard-1", "shard-2")
+    }
+
+
+def replica_pids(deployment: str) -> list[int]:
+    listed = subprocess.run(
+        ["pgrep", "-f", f"ServeReplica:tricl:{deployment}$"], capture_output=True, text=True
+    )
+    return [int(pid) for pid in listed.stdout.split()]
+
+
+def stream_of_queries(url: str, image: bytes, stop: threading.Event) -> list[int]:
+    statuses = []
+    with httpx.Client(timeout=60) as client:
+        while not stop.is_set():
+            response = client.post(f"{url}/search", params={"k_features": 8}, files={"file": image})
+            statuses.append(response.status_code)
+            if response.status_code != 200:
+                assert response.status_code == 503 and "retry shortly" in response.json()["detail"]
+    return statuses
+
+
+def test_a_killed_shard_replica_is_replaced_without_failed_queries(cluster, gallery):
+    image = (gallery / "plain/item-02.png").read_bytes()
+    pids = replica_pids("shard-1")
+    assert len(pids) == 2
+    stop = threading.Event()
+    statuses: list[int] = []
+    worker = threading.Thread(
+        target=lambda: statuses.extend(stream_of_queries(cluster, image, stop))
+    )
+    worker.start()
+    try:
+        os.kill(pids[0], signal.SIGKILL)
+        wait_for(
+            lambda: len(replica_pids("shard-1")) == 2 and pids[0] not in replica_pids("shard-1")
+        )
+        wait_healthy(cluster, timeout=120)
+    finally:
+        stop.set()
+        worker.join(timeout=120)
+    assert len(statuses) > 5 and set(statuses) == {200}
+
+
+def test_with_no_replica_left_queries_get_503_with_a_sentence(cluster, gallery):
+    image = (gallery / "plain/item-02.png").read_bytes()
+    stop = threading.Event()
+    statuses: list[int] = []
+    worker = threading.Thread(
+        target=lambda: statuses.extend(stream_of_queries(cluster, image, stop))
+    )
+    worker.start()
+    try:
+        for pid in replica_pids("shard-2"):
+            os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: len(replica_pids("shard-2")) == 2)
+        wait_healthy(cluster, timeout=180)
+        final = httpx.post(f"{cluster}/search", files={"file": image}, timeout=60)
+        assert final.status_code == 200
+    finally:
+        stop.set()
+        worker.join(timeout=120)
+    assert set(statuses) <= {200, 503}  # never a 500 or a hang
+
+
+def wait_for(condition, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.5)
