@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -59,6 +60,24 @@ def running_services(indexes: list[Path], environment: dict[str, str], *, code: 
             process.terminate()
         for process, _ in started:
             process.wait(timeout=30)
+
+
+@contextmanager
+def running_cluster(shards: Path, *, replicas: int = 1, address: str | None = None):
+    """`python -m service.cluster` over `shards`, on the Ray cluster at `address` (default:
+    its own Ray on this machine); yields its URL once /health answers."""
+    port = free_port()
+    command = [sys.executable, "-m", "service.cluster", "--shards", str(shards)]
+    command += ["--replicas", str(replicas), "--port", str(port)]
+    command += ["--address", address] if address else []
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process=process, timeout=300)
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=120)
 
 
 def wait_healthy(

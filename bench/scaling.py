@@ -18,11 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from bench.build import gallery_or_demo
+from bench.http import running_cluster, running_service, wrk_load
 from bench.machine import describe_run
 from bench.search import synthetic_vectors
 from indexer.build import BuildConfig, build_index
-from indexer.index_dir import load_index
+from indexer.index_dir import IDS_FILE, load_index
 from indexer.retrieval import filled_structure, flat_at_budget, structure_bytes
+from indexer.shards import split_index
 from models.checkpoint import DEFAULT_CHECKPOINT
 from models.vectors import unit_rows
 
@@ -117,6 +119,43 @@ def structure_bytes_per_image(vectors: np.ndarray, budgets: list[int]) -> list[d
     return rows
 
 
+def bench_cluster(
+    index_dir: Path,
+    gallery: Path,
+    work: Path,
+    shard_counts: list[int],
+    concurrencies: list[int],
+    duration: float,
+    k_features: int = 16,
+) -> list[dict]:
+    """QPS, p50 and p99 of POST /search through the Ray Serve cluster at each shard count, next
+    to one `python -m service` over the whole index, with wrk on the same images."""
+    ids = (index_dir / IDS_FILE).read_text(encoding="utf-8").splitlines()[:256]
+    images = [str(gallery / item) for item in ids]
+    index = load_index(index_dir)
+    rows = []
+
+    def measure(setup: str, shards: int, url: str) -> None:
+        wrk_load(url, images, 4, min(3.0, duration), k_features)  # warm-up
+        for concurrency in concurrencies:
+            result = wrk_load(url, images, concurrency, duration, k_features)
+            rows.append({"setup": setup, "shards": shards, "k_features": k_features} | result)
+            print(
+                f"  {setup}, {shards} shards, concurrency {concurrency}: {result['qps']} QPS, "
+                f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, {result['errors']} errors",
+                flush=True,
+            )
+
+    with running_service(index_dir, {}) as (url, _):
+        measure("one service", 1, url)
+    for count in shard_counts:
+        shards = work / f"shards-{count}"
+        split_index(index, shards, count)
+        with running_cluster(shards) as url:
+            measure("Ray Serve cluster", count, url)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.scaling", description=__doc__)
     parser.add_argument("--gallery", type=Path, help="image folder (default: Fashion-MNIST train)")
@@ -127,6 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--actors", type=int, nargs="+", default=[1, 2], help="Ray CPU actors")
     parser.add_argument("--structure-rows", type=int, default=200_000)
+    parser.add_argument(
+        "--shards", type=int, nargs="*", default=[1, 2, 4], help="cluster shard counts (none: skip)"
+    )
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--duration", type=float, default=10, help="seconds per wrk run")
     parser.add_argument("--out", type=Path, default=Path("docs"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -140,6 +184,10 @@ def main(argv: list[str] | None = None) -> int:
         real = index.vectors
         results["service_lists_bytes_per_image"] = python_list_bytes(index)
         print(results["service_lists_bytes_per_image"], flush=True)
+        results["serving"] = bench_cluster(
+            work / f"local-{args.workers[-1]}", gallery, work, args.shards, args.concurrency,
+            args.duration,
+        )  # fmt: skip
     # Structures on synthetic rows spread like the real ones (the benchmark's generator).
     vectors = synthetic_vectors(real, args.structure_rows, seed=2)
     results["bytes_per_image"] = structure_bytes_per_image(vectors, [16, args.keep])

@@ -22,12 +22,6 @@ class SearchResponse(BaseModel):
     results: list[Neighbour]
 
 
-class ShardedSearchResponse(SearchResponse):
-    """A fan-out's answer: the shards' results merged; index_version lists theirs."""
-
-    shards: int
-
-
 class ErrorDetail(BaseModel):
     """Every 4xx and 5xx answer: one sentence saying what is wrong."""
 

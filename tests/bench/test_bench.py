@@ -73,6 +73,8 @@ def test_the_scaling_benchmark_runs_at_a_tiny_size(gallery, tmp_path, local_ray)
     out = tmp_path / "docs"
     arguments = ["--gallery", str(gallery), "--keep", "32", "--structure-rows", "2000"]
     arguments += ["--workers", "0", "--actors", "2"]
+    # The cluster itself is measured by the full run; its start-up is tested in test_cluster.
+    arguments += ["--shards", "--concurrency", "2", "--duration", "1"]
     assert scaling([*arguments, "--out", str(out)]) == 0
     results = json.loads((out / "scaling.json").read_text())
     engines = [
@@ -86,6 +88,9 @@ def test_the_scaling_benchmark_runs_at_a_tiny_size(gallery, tmp_path, local_ray)
     }
     assert sizes[("flat", 16)] == 64.0 and sizes[("flat", 32)] == 128.0  # 4 bytes a feature
     assert sizes[("ivfpq", 32)] < sizes[("flat", 32)] < sizes[("hnsw", 32)]
+    serving = [(row["setup"], row["shards"], row["concurrency"]) for row in results["serving"]]
+    assert serving == [("one service", 1, 2)]
+    assert all(row["requests"] > 0 and row["errors"] == 0 for row in results["serving"])
 
 
 def test_the_soak_records_a_memory_curve_quiet_and_beside_a_hog(index_dir, gallery):

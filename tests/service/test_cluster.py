@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from bench.http import free_port, wait_healthy
+from bench.http import running_cluster, wait_healthy
 from indexer.index_dir import load_index
 from indexer.shards import split_index
 
@@ -38,17 +38,10 @@ def cluster(shards):
         text=True,
     )
     address = nodes.stdout.readline().strip()
-    port = free_port()
-    command = [sys.executable, "-m", "service.cluster", "--shards", str(shards)]
-    command += ["--address", address, "--replicas", "2", "--port", str(port)]
-    serving = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(url, process=serving, timeout=240)
-        yield url
+        with running_cluster(shards, replicas=2, address=address) as url:
+            yield url
     finally:
-        serving.send_signal(signal.SIGTERM)
-        serving.wait(timeout=60)
         nodes.stdin.close()
         nodes.wait(timeout=60)
 
