@@ -4,16 +4,21 @@
 
 One deployment per shard (each replica holds that shard's ladder), one embedding deployment,
 one ingress; Serve restarts failed replicas and spreads them over the cluster's nodes. Without
---address it starts Ray on this machine. Settings (API key, limits, ladder) come from the same
-TRICL_ variables as the service's.
+--address it starts Ray on this machine and serves until interrupted. Run again with new shards
+against a cluster already serving, it rolls them out and returns: the new generation's shards
+come up one at a time beside the old ones, new ingress replicas take over, and the old
+generation is deleted once its last ingress replica has finished; no answer mixes the two.
+Settings (API key, limits, ladder) come from the same TRICL_ variables as the service's.
 """
 
 import argparse
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
+from indexer.shards import shard_dirs
 from service.settings import Settings
 
 APP_NAME = "tricl"
@@ -43,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         import ray
         from ray import serve
 
-        from service.cluster.deployments import cluster_application
+        from service.cluster.deployments import generation_name
     except ImportError:
         print(
             "error: the cluster needs Ray Serve: pip install 'tricl-retrieval[ray]'",
@@ -52,22 +57,59 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     settings = defaults.model_copy(update={"host": args.host, "port": args.port})
     try:
-        application = cluster_application(args.shards, settings, replicas=args.replicas)
+        generation = generation_name(args.shards)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     ray.init(address=args.address, log_to_driver=False)
     # One HTTP proxy, on the head node, at --host:--port: the address clients are given.
     serve.start(proxy_location="HeadOnly", http_options={"host": args.host, "port": args.port})
-    serve.run(application, name=APP_NAME, route_prefix="/")
+    running = serve.status().applications
+    rollout = APP_NAME in running
+    started = time.monotonic()
+    deploy(args.shards, generation, settings, args.replicas)
+    if rollout:
+        retire_others(generation, args.replicas)
+        print(f"rolled out {generation} in {time.monotonic() - started:.0f} s", flush=True)
+        return 0
     print(f"serving {args.shards} on Ray Serve at http://{args.host}:{args.port}", flush=True)
     stop = threading.Event()
     for name in (signal.SIGINT, signal.SIGTERM):
         signal.signal(name, lambda *_: stop.set())
     stop.wait()
     serve.delete(APP_NAME)
+    serve.delete(generation)
     ray.shutdown()
     return 0
+
+
+def deploy(shards: Path, generation: str, settings: Settings, replicas: int) -> None:
+    """The generation's deployments, one shard at a time (each waits until it is healthy,
+    so a rollout never needs every new shard's memory at once), then the ingress on them."""
+    from ray import serve
+
+    from service.cluster.deployments import generation_application, ingress_application
+
+    for count in range(1, len(shard_dirs(shards)) + 1):
+        application = generation_application(shards, settings, replicas=replicas, shards=count)
+        serve.run(application, name=generation, route_prefix=None)
+    serve.run(ingress_application(generation, settings, replicas=replicas), name=APP_NAME)
+
+
+def retire_others(generation: str, replicas: int) -> None:
+    """Once no ingress replica of an older generation is left (they finish the requests they
+    hold first), delete the older generations' deployments."""
+    from ray import serve
+
+    while True:
+        ingress = serve.status().applications[APP_NAME].deployments["ClusterIngress"]
+        states = {str(getattr(key, "value", key)): n for key, n in ingress.replica_states.items()}
+        if states == {"RUNNING": replicas}:
+            break
+        time.sleep(0.5)
+    for name in serve.status().applications:
+        if name.startswith(APP_NAME + "-") and name != generation:
+            serve.delete(name)
 
 
 if __name__ == "__main__":

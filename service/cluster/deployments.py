@@ -7,6 +7,7 @@ a searcher that sends each query's vector to every shard and merges their answer
 """
 
 import asyncio
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -92,38 +93,68 @@ class QueryEmbedding:
         return list(self.encoder.embed(np.stack(pixels), keep=self.keep))
 
 
+@serve.deployment(ray_actor_options=NO_CPU_RESERVED)
+class Generation:
+    """The root of one generation's application (its shards and its model): it names them,
+    so an ingress can find them by the application's name alone."""
+
+    def __init__(self, shards: list[DeploymentHandle], embedding: DeploymentHandle) -> None:
+        self.shard_names = [shard.deployment_name for shard in shards]
+
+    def shards(self) -> list[str]:
+        return self.shard_names
+
+
 @serve.deployment(ray_actor_options=NO_CPU_RESERVED, health_check_period_s=2)
 @serve.ingress()
 class ClusterIngress:
-    """The HTTP API of `python -m service`, over the shard deployments."""
+    """The HTTP API of `python -m service`, over one generation's deployments.
 
-    def __init__(
-        self, shards: list[DeploymentHandle], embedding: DeploymentHandle, settings: Settings
-    ) -> None:
-        self.shards = shards
-        self.embedding = embedding
+    An ingress replica serves one generation for its whole life: a rollout starts new
+    replicas for the new generation and retires the old ones, so an answer never mixes two."""
+
+    def __init__(self, generation: str, settings: Settings) -> None:
+        self.generation = generation
         self.settings = settings
 
     async def __serve_build_asgi_app__(self) -> FastAPI:
         from service.cluster.ingress import create_cluster_app
 
-        config = EncoderConfig.from_dict(await self.embedding.config.remote())
-        described = await asyncio.gather(*(shard.describe.remote() for shard in self.shards))
-        return create_cluster_app(self.settings, self.shards, self.embedding, config, described)
+        root = serve.get_app_handle(self.generation)
+        names = await root.shards.remote()
+        shards = [serve.get_deployment_handle(name, self.generation) for name in names]
+        embedding = serve.get_deployment_handle("QueryEmbedding", self.generation)
+        config = EncoderConfig.from_dict(await embedding.config.remote())
+        described = await asyncio.gather(*(shard.describe.remote() for shard in shards))
+        return create_cluster_app(
+            self.settings, shards, embedding, config, described, self.generation
+        )
 
 
-def cluster_application(
-    shards_root: Path, settings: Settings, *, replicas: int = 1
+def generation_name(shards_root: Path) -> str:
+    """`tricl-<hash of the shards' versions>`: the application holding this set of shards."""
+    versions = ",".join(shard.version for shard in load_shards(shards_root))
+    return "tricl-" + hashlib.sha256(versions.encode()).hexdigest()[:10]
+
+
+def generation_application(
+    shards_root: Path, settings: Settings, *, replicas: int = 1, shards: int | None = None
 ) -> serve.Application:
-    """The Serve application for the shards below `shards_root`: one deployment per shard
-    with `replicas` replicas each, one embedding deployment, one ingress."""
+    """One generation: a deployment per shard below `shards_root` (the first `shards` of
+    them) with `replicas` replicas each, and the embedding deployment of their model."""
     load_shards(shards_root)  # every shard verified, one model and keep: fail here, not later
-    directories = shard_dirs(shards_root)
-    shards = [
+    directories = shard_dirs(shards_root)[:shards]
+    bound = [
         ShardSearch.options(name=f"shard-{number}", num_replicas=replicas).bind(
             str(directory.resolve()), settings
         )
         for number, directory in enumerate(directories)
     ]
     embedding = QueryEmbedding.options(num_replicas=replicas).bind(str(directories[0].resolve()))
-    return ClusterIngress.options(num_replicas=replicas).bind(shards, embedding, settings)
+    return Generation.bind(bound, embedding)
+
+
+def ingress_application(
+    generation: str, settings: Settings, *, replicas: int = 1
+) -> serve.Application:
+    return ClusterIngress.options(num_replicas=replicas).bind(generation, settings)

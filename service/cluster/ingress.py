@@ -145,9 +145,10 @@ def create_cluster_app(
     embedding: DeploymentHandle,
     config: EncoderConfig,
     described: list[dict],
+    generation: str,
 ) -> FastAPI:
     """The ingress app: the service's search routes and metrics, cluster health and info
-    (`described`: each shard's `describe()`)."""
+    (`described`: each shard's `describe()`; `generation`: the application holding them)."""
     app = FastAPI(
         title="triCL image retrieval",
         summary="Nearest gallery images at any feature budget, served by a Ray Serve cluster.",
@@ -158,6 +159,7 @@ def create_cluster_app(
         ClusterSearcher(shards, described[0]["keep"]), RemoteEmbedder(embedding, config)
     )
     app.state.described = described
+    app.state.generation = generation
     app.add_exception_handler(ShardUnavailable, _unavailable)
     app.include_router(search.router)
     app.include_router(observability.router)
@@ -173,23 +175,29 @@ status_router = APIRouter(tags=["status"])
 
 
 @status_router.get("/health")
-async def health() -> JSONResponse:
-    """200 while every deployment has a running replica, else 503; each deployment's replicas
-    by state either way."""
-    application = serve.get_replica_context().app_name
+async def health(request: Request) -> JSONResponse:
+    """200 while every deployment this ingress uses has a running replica, else 503; each
+    deployment's replicas by state either way."""
+    applications = (serve.get_replica_context().app_name, request.app.state.generation)
     status = await run_in_threadpool(serve.status)
     deployments = {
         name: {
             "status": str(getattr(state.status, "value", state.status)),
             "replicas": {
-                str(getattr(key, "value", key)): count
-                for key, count in state.replica_states.items()
+                str(getattr(replica, "value", replica)): count
+                for replica, count in state.replica_states.items()
             },
         }
+        for application in applications
         for name, state in sorted(status.applications[application].deployments.items())
+        if name != "Generation"
     }
     serving = all(state["replicas"].get("RUNNING", 0) > 0 for state in deployments.values())
-    body = {"status": "ok" if serving else "unavailable", "deployments": deployments}
+    body = {
+        "status": "ok" if serving else "unavailable",
+        "generation": request.app.state.generation,
+        "deployments": deployments,
+    }
     return JSONResponse(body, status_code=200 if serving else 503)
 
 
@@ -206,5 +214,6 @@ async def info(request: Request) -> dict:
         "importance": first["importance"],
         "metric": first["metric"],
         "index_version": ",".join(shard["version"] for shard in described),
+        "generation": request.app.state.generation,
         "shards": [{"count": shard["count"], "version": shard["version"]} for shard in described],
     }

@@ -1,8 +1,9 @@
-"""`python -m service.cluster` on a real Ray cluster of three nodes on this machine: the same
+"""`python -m service.cluster` on a real Ray cluster of two nodes on this machine: the same
 answers as one `python -m service` over the merged index, and queries survive a shard replica
-killed under them."""
+killed under them, and a new generation of shards rolls out with no failed or mixed answer."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,37 +14,44 @@ import httpx
 import pytest
 
 from bench.http import running_cluster, wait_healthy
+from indexer.build import BuildConfig, build_index
 from indexer.index_dir import load_index
-from indexer.shards import split_index
+from indexer.shards import load_shards, split_index
+from models.checkpoint import DEFAULT_CHECKPOINT
 
-pytestmark = pytest.mark.slow  # a three-node Ray cluster and ten Serve replicas
+pytestmark = pytest.mark.slow  # a two-node Ray cluster and nine Serve replicas
 
-NODES = 3
+NODES = 2
 
 
 @pytest.fixture(scope="module")
 def shards(index_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("cluster") / "shards"
-    split_index(load_index(index_dir), root, 3)
+    split_index(load_index(index_dir), root, 2)
     return root
 
 
 @pytest.fixture(scope="module")
-def cluster(shards):
-    """The cluster command with 2 replicas per deployment, on three Ray nodes; yields its URL."""
-    nodes = subprocess.Popen(
+def nodes():
+    """A Ray cluster of two nodes on this machine; yields its address."""
+    started = subprocess.Popen(
         [sys.executable, "-m", "tests.helpers.ray_nodes", str(NODES)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
-    address = nodes.stdout.readline().strip()
     try:
-        with running_cluster(shards, replicas=2, address=address) as url:
-            yield url
+        yield started.stdout.readline().strip()
     finally:
-        nodes.stdin.close()
-        nodes.wait(timeout=60)
+        started.stdin.close()
+        started.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def cluster(shards, nodes):
+    """The cluster command with 2 replicas per deployment, on two Ray nodes; yields its URL."""
+    with running_cluster(shards, replicas=2, address=nodes) as url:
+        yield url
 
 
 def same_answer(ours: dict, theirs: dict) -> None:
@@ -99,18 +107,20 @@ def test_batch_vector_similar_and_errors_are_the_services(cluster, live_server, 
         theirs = httpx.request(method, f"{live_server}{route}", timeout=30, **request)
         assert (ours.status_code, ours.json()) == (theirs.status_code, theirs.json())
     info = httpx.get(f"{cluster}/info", timeout=30).json()
-    assert info["count"] == 23 and len(info["shards"]) == 3
+    assert info["count"] == 23 and len(info["shards"]) == 2
     health = httpx.get(f"{cluster}/health", timeout=30).json()
     assert health["status"] == "ok"
     assert {name: state["replicas"] for name, state in health["deployments"].items()} == {
         name: {"RUNNING": 2}
-        for name in ("ClusterIngress", "QueryEmbedding", "shard-0", "shard-1", "shard-2")
+        for name in ("ClusterIngress", "QueryEmbedding", "shard-0", "shard-1")
     }
 
 
 def replica_pids(deployment: str) -> list[int]:
     listed = subprocess.run(
-        ["pgrep", "-f", f"ServeReplica:tricl:{deployment}$"], capture_output=True, text=True
+        ["pgrep", "-f", f"ServeReplica:tricl-[0-9a-f]+:{deployment}$"],
+        capture_output=True,
+        text=True,
     )
     return [int(pid) for pid in listed.stdout.split()]
 
@@ -157,9 +167,9 @@ def test_with_no_replica_left_queries_get_503_with_a_sentence(cluster, gallery):
     )
     worker.start()
     try:
-        for pid in replica_pids("shard-2"):
+        for pid in replica_pids("shard-0"):
             os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: len(replica_pids("shard-2")) == 2)
+        wait_for(lambda: len(replica_pids("shard-0")) == 2)
         wait_healthy(cluster, timeout=180)
         final = httpx.post(f"{cluster}/search", files={"file": image}, timeout=60)
         assert final.status_code == 200
@@ -174,3 +184,47 @@ def wait_for(condition, timeout: float = 180) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.5)
+
+
+def test_a_new_generation_rolls_out_without_failed_or_mixed_answers(
+    cluster, nodes, shards, gallery, tmp_path
+):
+    smaller = tmp_path / "gallery"
+    shutil.copytree(gallery, smaller)
+    for item in ("plain/item-00.png", "plain/item-01.png", "odd/bitmap.bmp"):
+        (smaller / item).unlink()
+    rebuilt = tmp_path / "index"
+    build_index(BuildConfig(gallery=smaller, model=DEFAULT_CHECKPOINT, out=rebuilt, keep=32))
+    new_shards = tmp_path / "shards"
+    split_index(load_index(rebuilt), new_shards, 2)
+    old_version = httpx.get(f"{cluster}/info", timeout=30).json()["index_version"]
+    new_version = ",".join(shard.version for shard in load_shards(new_shards))
+
+    image = (gallery / "plain/item-05.png").read_bytes()
+    stop = threading.Event()
+    answers: list[tuple[int, str]] = []
+
+    def ask() -> None:
+        with httpx.Client(timeout=60) as client:
+            while not stop.is_set():
+                response = client.post(f"{cluster}/search", files={"file": image})
+                version = response.json().get("index_version", "")
+                answers.append((response.status_code, version))
+
+    worker = threading.Thread(target=ask)
+    worker.start()
+    port = cluster.rsplit(":", 1)[1]
+    try:
+        command = [sys.executable, "-m", "service.cluster", "--shards", str(new_shards)]
+        command += ["--address", nodes, "--replicas", "2", "--port", port]
+        rolled = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert rolled.returncode == 0, rolled.stderr[-2000:]
+        assert "rolled out tricl-" in rolled.stdout
+    finally:
+        stop.set()
+        worker.join(timeout=120)
+    assert {status for status, _ in answers} == {200}
+    assert {version for _, version in answers} <= {old_version, new_version}
+    assert answers[-1][1] == new_version and len(answers) > 10
+    info = httpx.get(f"{cluster}/info", timeout=30).json()
+    assert info["count"] == 20 and info["index_version"] == new_version
