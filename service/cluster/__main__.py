@@ -12,6 +12,7 @@ Settings (API key, limits, ladder) come from the same TRICL_ variables as the se
 """
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -22,6 +23,13 @@ from indexer.shards import shard_dirs
 from service.settings import Settings
 
 APP_NAME = "tricl"
+# On a busy machine Serve's HTTP proxy can take longer than Serve's 5 s to report ready; Serve
+# then kills and restarts it in a loop and the deployment fails. Seen with the test suite beside
+# a CPU hog; a minute is patient enough there.
+SERVE_PATIENCE = {
+    "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60",
+    "RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S": "30",
+}
 
 
 def build_parser(defaults: Settings) -> argparse.ArgumentParser:
@@ -61,7 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    ray.init(address=args.address, log_to_driver=False)
+    for name, value in SERVE_PATIENCE.items():  # for a Ray this process starts
+        os.environ.setdefault(name, value)
+    patience = {name: os.environ[name] for name in SERVE_PATIENCE}
+    ray.init(address=args.address, log_to_driver=False, runtime_env={"env_vars": patience})
     # One HTTP proxy, on the head node, at --host:--port: the address clients are given.
     serve.start(proxy_location="HeadOnly", http_options={"host": args.host, "port": args.port})
     running = serve.status().applications

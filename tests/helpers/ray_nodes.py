@@ -2,13 +2,17 @@
 each), for tests that need several real nodes. Prints the cluster's address, then runs until
 its standard input closes, and shuts the nodes down."""
 
+import os
 import sys
 
 from ray.cluster_utils import Cluster
 
+from service.cluster.__main__ import SERVE_PATIENCE
+
 
 def main() -> None:
     nodes = int(sys.argv[1])
+    os.environ.update(SERVE_PATIENCE)  # the nodes' processes (Serve's controller) inherit it
     cluster = Cluster(
         initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False}
     )

@@ -87,7 +87,7 @@ def test_client_command_prints_a_table_or_json(live_server, gallery):
 
 def generated_client(url: str, out: Path):
     """openapi-python-client's package for the service's /openapi.json, imported."""
-    (out / "openapi.json").write_text(httpx.get(f"{url}/openapi.json").text)
+    (out / "openapi.json").write_text(httpx.get(f"{url}/openapi.json", timeout=30).text)
     (out / "config.yml").write_text("post_hooks: []\n")
     generator = Path(sys.executable).with_name("openapi-python-client")
     arguments = ["generate", "--path", "openapi.json", "--output-path", "generated"]

@@ -85,7 +85,8 @@ def test_a_relevance_floor_and_the_near_duplicate_view(live_server, browser_page
     page.click("#find-duplicates")
     expect(page.locator("#duplicate-summary")).to_contain_text("at cosine ≥ 0.9 on 32 features")
     groups = page.locator("#duplicate-groups .duplicate-group")
-    expected = httpx.get(f"{live_server}/duplicates", params={"threshold": 0.9}).json()["groups"]
+    expected = httpx.get(f"{live_server}/duplicates", params={"threshold": 0.9}, timeout=30)
+    expected = expected.json()["groups"]
     expect(groups).to_have_count(len(expected))
     first = [item["id"] for item in expected[0]["items"]]
     expect(groups.first.locator("img")).to_have_count(len(first))
