@@ -65,7 +65,8 @@ def running_services(indexes: list[Path], environment: dict[str, str], *, code: 
 @contextmanager
 def running_cluster(shards: Path, *, replicas: int = 1, address: str | None = None):
     """`python -m service.cluster` over `shards`, on the Ray cluster at `address` (default:
-    its own Ray on this machine); yields its URL once /health answers."""
+    its own Ray on this machine); yields its URL once /health answers. It may take 15 minutes:
+    beside two normal-priority CPU hogs on 2 cores the test cluster took 7 (45 s when quiet)."""
     port = free_port()
     command = [sys.executable, "-m", "service.cluster", "--shards", str(shards)]
     command += ["--replicas", str(replicas), "--port", str(port)]
@@ -73,7 +74,7 @@ def running_cluster(shards: Path, *, replicas: int = 1, address: str | None = No
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(url, process=process, timeout=300)
+        wait_healthy(url, process=process, timeout=900)
         yield url
     finally:
         process.send_signal(signal.SIGTERM)
