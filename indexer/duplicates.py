@@ -61,7 +61,7 @@ def find_duplicates(
     reads a fraction of the full row, and only the survivors are read at the next."""
     keep = vectors.shape[1]
     verify_features = keep if verify_features is None else verify_features
-    _check(threshold, k_features, verify_features, keep)
+    check_duplicate_settings(threshold, k_features, verify_features, keep)
     faiss.omp_set_num_threads(len(os.sched_getaffinity(0)))
     verify = unit_rows(vectors[:, :verify_features])
     sample = sample_duplicates(verify, threshold, seed=seed)
@@ -76,13 +76,17 @@ def find_duplicates(
         unit = unit_rows(vectors[:, :budget])
         candidates = pairs_above(unit, candidates, calibrated_floor(unit, sample, threshold))
         budget *= 2
-    found = _grouped(pairs_above(verify, candidates, threshold), verify)
-    found.threshold, found.k_features, found.verify_features = (
-        threshold, k_features, verify_features
-    )  # fmt: skip
-    found.candidate_threshold, found.cells_probed = floor, nprobe
-    found.candidate_pairs = found_candidates
-    return found
+    confirmed = pairs_above(verify, candidates, threshold)
+    return DuplicateGroups(
+        threshold,
+        k_features,
+        verify_features,
+        candidate_threshold=floor,
+        candidate_pairs=found_candidates,
+        confirmed_pairs=len(confirmed),
+        cells_probed=nprobe,
+        groups=_grouped(confirmed, verify),
+    )
 
 
 def pairs_above(unit: np.ndarray, pairs: np.ndarray, floor: float) -> np.ndarray:
@@ -118,12 +122,17 @@ def all_pairs_duplicates(
     verify = unit_rows(vectors)
     flat = faiss.IndexFlatIP(verify.shape[1])
     flat.add(verify)
-    found = _grouped(pairs_within(flat, verify, threshold, progress), verify)
-    found.threshold, found.k_features, found.verify_features = (
-        threshold, vectors.shape[1], vectors.shape[1]
-    )  # fmt: skip
-    found.candidate_threshold = threshold
-    return found
+    pairs = pairs_within(flat, verify, threshold, progress)
+    keep = vectors.shape[1]
+    return DuplicateGroups(
+        threshold,
+        keep,
+        keep,
+        candidate_threshold=threshold,
+        candidate_pairs=len(pairs),
+        confirmed_pairs=len(pairs),
+        groups=_grouped(pairs, verify),
+    )
 
 
 def pairs_within(
@@ -225,8 +234,9 @@ def _cells(prefix: np.ndarray, seed: int) -> faiss.Index:
     return cells
 
 
-def _grouped(pairs: np.ndarray, verify: np.ndarray) -> DuplicateGroups:
-    """Groups around leaders: every member is a confirmed duplicate of its group's first item.
+def _grouped(pairs: np.ndarray, verify: np.ndarray) -> list[list[tuple[int, float]]]:
+    """Groups around leaders: every member is a confirmed duplicate of its group's first item,
+    with its cosine to it; largest groups first.
 
     The item with the most confirmed duplicates leads first and takes all of them not yet in
     a group; then the next, and so on. Joining pairs transitively instead (connected
@@ -253,10 +263,13 @@ def _grouped(pairs: np.ndarray, verify: np.ndarray) -> DuplicateGroups:
             [(row, round(float(score), 6)) for row, score in zip(rows, scores, strict=True)]
         )
     groups.sort(key=lambda group: (-len(group), group[0][0]))
-    return DuplicateGroups(0.0, 0, 0, 0.0, len(pairs), len(pairs), groups=groups)
+    return groups
 
 
-def _check(threshold: float, k_features: int, verify_features: int, keep: int) -> None:
+def check_duplicate_settings(
+    threshold: float, k_features: int, verify_features: int, keep: int
+) -> None:
+    """Refuse a threshold outside -1..1 (or NaN) and budgets out of order, in words."""
     if not -1 <= threshold <= 1:
         raise ValueError(f"threshold must be a cosine from -1 to 1, got {threshold}")
     if not 1 <= verify_features <= keep:

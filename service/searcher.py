@@ -75,17 +75,7 @@ class LocalSearcher:
             D, I = engine.search_reranked(
                 queries, plan.k_features, plan.rerank_features, plan.shortlist, plan.top_k, rows
             )
-        floor = -np.inf if plan.min_score is None else plan.min_score
-        ids = self.index.ids
-        hits = [
-            [
-                (ids[row], float(score))
-                for score, row in zip(scores, found, strict=True)
-                if row >= 0 and score >= floor
-            ]
-            for scores, found in zip(D, I, strict=True)
-        ]
-        return Found(hits, exact, self.index.version)
+        return Found(self._hits(D, I, plan.min_score), exact, self.index.version)
 
     def vector_of(self, item_id: str) -> np.ndarray:
         return np.asarray(self.index.vectors[self.gallery.row(item_id)])
@@ -102,9 +92,19 @@ class LocalSearcher:
         for position, rows in enumerate(held):
             padded[position, : len(rows)] = rows
         D, I = rescore(self.index.vectors, unit_rows(queries[:, :features]), padded, width)
+        return self._hits(D, I)
+
+    def _hits(self, D: np.ndarray, I: np.ndarray, floor: float | None = None) -> list[Hits]:
+        """FAISS-shaped scores and rows -> each query's (id, score) list; rows of -1 (none
+        found) and scores below `floor` left out."""
+        lowest = -np.inf if floor is None else floor
         ids = self.index.ids
         return [
-            [(ids[row], float(score)) for score, row in zip(scores, found, strict=True) if row >= 0]
+            [
+                (ids[row], float(score))
+                for score, row in zip(scores, found, strict=True)
+                if row >= 0 and score >= lowest
+            ]
             for scores, found in zip(D, I, strict=True)
         ]
 

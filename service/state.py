@@ -98,5 +98,10 @@ def warm_up(embedder: QueryEmbedder, engine: SearchEngine) -> None:
             (batch, config.image_size, config.image_size, config.in_channels), np.uint8
         )
         query = embedder.encoder.embed(pixels, keep=embedder.keep)[0]
+    warm_up_ladder(engine, query)
+
+
+def warm_up_ladder(engine: SearchEngine, query: np.ndarray) -> None:
+    """One search per ladder budget: its pages are touched before the first user's request."""
     for budget in ladder_budgets(engine.keep):
         engine.search(query, budget, 10)

@@ -33,8 +33,8 @@ async def read_upload(
     file: Annotated[UploadFile, File(description="the query image", json_schema_extra=BINARY)],
 ) -> bytes:
     """The uploaded query image's bytes; 413 if too large."""
-    data = await file.read(settings.max_upload_bytes + 1)
-    if len(data) > settings.max_upload_bytes:
+    data = await _read_within(file, settings.max_upload_bytes)
+    if data is None:
         raise HTTPException(413, too_large(settings.max_upload_bytes))
     return data
 
@@ -52,13 +52,16 @@ async def read_uploads(
         raise HTTPException(
             422, f"a batch takes at most {settings.max_batch_files} files, got {len(files)}"
         )
-    uploads = []
-    for upload in files:
-        data = await upload.read(settings.max_upload_bytes + 1)
-        uploads.append(
-            (upload.filename or "", data if len(data) <= settings.max_upload_bytes else None)
-        )
-    return uploads
+    return [
+        (upload.filename or "", await _read_within(upload, settings.max_upload_bytes))
+        for upload in files
+    ]
+
+
+async def _read_within(upload: UploadFile, limit: int) -> bytes | None:
+    """The file's bytes, or None if it holds more than `limit` (reading stops just past it)."""
+    data = await upload.read(limit + 1)
+    return data if len(data) <= limit else None
 
 
 UploadDep = Annotated[bytes, Depends(read_upload)]

@@ -18,12 +18,12 @@ from ray.serve.handle import DeploymentHandle
 from indexer.index_dir import load_index
 from indexer.shards import load_shards, shard_dirs
 from models.config import EncoderConfig, read_config
-from service.engine import SearchEngine, ladder_budgets
-from service.gallery import GalleryFiles
+from service.engine import SearchEngine
+from service.gallery import GalleryFiles, ItemNotFound
 from service.plan import SearchPlan
 from service.searcher import FolderEmpty, Found, LocalSearcher
 from service.settings import Settings
-from service.state import load_query_encoder
+from service.state import load_query_encoder, warm_up_ladder
 
 # Replicas ask for no whole CPU: on small nodes the shards, the model and the ingress share
 # the cores, as the processes of one `python -m service` share them.
@@ -39,8 +39,7 @@ class ShardSearch:
         engine = SearchEngine(
             index, cache_bytes=settings.budget_cache_bytes, ladder=settings.ladder
         )
-        for budget in ladder_budgets(engine.keep):  # touch the ladder before traffic arrives
-            engine.search(np.ones(engine.keep, np.float32), budget, 10)
+        warm_up_ladder(engine, np.ones(engine.keep, np.float32))
         gallery = GalleryFiles(None, index.ids)
         self.searcher = LocalSearcher(index, engine, gallery)
         self.index = index
@@ -59,8 +58,11 @@ class ShardSearch:
         return self.searcher.rescore(queries, candidates, features)
 
     def vector_of(self, item_id: str) -> np.ndarray | None:
-        row = self.searcher.gallery.rows.get(item_id)
-        return None if row is None else np.asarray(self.index.vectors[row])
+        """The item's stored vector; None when it is on another shard."""
+        try:
+            return self.searcher.vector_of(item_id)
+        except ItemNotFound:
+            return None
 
     def describe(self) -> dict:
         manifest = self.index.manifest

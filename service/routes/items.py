@@ -1,14 +1,13 @@
 """Gallery items: their images and thumbnails, near-duplicate groups and feature extremes.
 (Searching by an item is a search route: service.routes.search.)"""
 
-import math
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
-from indexer.duplicates import DEFAULT_FEATURES, DEFAULT_THRESHOLD
+from indexer.duplicates import DEFAULT_FEATURES, DEFAULT_THRESHOLD, check_duplicate_settings
 from service.api_models import (
     DuplicatesResponse,
     FeatureExamples,
@@ -39,12 +38,10 @@ async def duplicates(
     group's first item reaches `threshold` at the full budget (candidates found at
     `k_features`). Computed on the first request for a setting, then kept."""
     keep = state.index.keep
-    if not (math.isfinite(threshold) and -1 <= threshold <= 1):
-        raise HTTPException(422, f"threshold must be a cosine from -1 to 1, got {threshold}")
-    if not 1 <= k_features <= keep:
-        raise HTTPException(
-            422, f"k_features must be an integer from 1 to {keep}, got {k_features}"
-        )
+    try:
+        check_duplicate_settings(threshold, k_features, keep, keep)
+    except ValueError as error:
+        raise HTTPException(422, str(error)) from None
     document = await run_in_threadpool(state.duplicates.groups, threshold, k_features)
     return DuplicatesResponse(index_version=state.index.version, **document)
 
@@ -98,10 +95,3 @@ def feature_examples(
         highest=values(highest),
         lowest=values(lowest),
     )
-
-
-def _row(state, item_id: str) -> int:
-    try:
-        return state.gallery.row(item_id)
-    except ItemNotFound as error:
-        raise HTTPException(404, str(error)) from None

@@ -101,12 +101,16 @@ async def search_vector(state: StateDep, plan: PlanDep, query: VectorQuery) -> S
 @router.get("/items/{item_id:path}/similar", response_model=SearchResponse)
 async def similar(state: StateDep, plan: PlanDep, item_id: str) -> SearchResponse:
     """Neighbours of a gallery item, from its stored vector: no upload, no embedding."""
+    found = await run_in_threadpool(_find_similar, state, plan, item_id)
+    return build_response(found.hits[0], plan, found.exact, found.version)
+
+
+def _find_similar(state: ServiceState, plan: SearchPlan, item_id: str) -> Found:
     try:
-        vector = await run_in_threadpool(state.searcher.vector_of, item_id)
+        vector = state.searcher.vector_of(item_id)
     except ItemNotFound as error:
         raise HTTPException(404, str(error)) from None
-    found = await run_in_threadpool(_find, state, plan, vector[None, :])
-    return build_response(found.hits[0], plan, found.exact, found.version)
+    return _find(state, plan, vector[None, :])
 
 
 def _find(state: ServiceState, plan: SearchPlan, queries: np.ndarray) -> Found:
