@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             )  # fmt: skip
             print(report.http_table(results["http"]) + "\n", flush=True)
             print(report.lone_request_table(results["http"]) + "\n", flush=True)
+            print(report.concurrency_gain_table(results["http"]) + "\n", flush=True)
             print(report.stage_table(results["http"]) + "\n", flush=True)
             save()
         if "soak" in args.parts:

@@ -19,6 +19,7 @@ WRK_SCRIPT = Path(__file__).with_name("search.lua")
 MODES = {
     "batched": {"TRICL_EMBED_MAX_BATCH": "64"},
     "one at a time": {"TRICL_EMBED_MAX_BATCH": "1"},
+    "two workers": {"TRICL_EMBED_MAX_BATCH": "64", "TRICL_WORKERS": "2"},
 }
 
 
@@ -133,7 +134,8 @@ def bench_http(
     rounds: int = 2,
 ) -> dict:
     """QPS, p50, p99 and errors at every budget and concurrency, on a quiet machine and beside
-    a nice-19 CPU hog; and at the middle budget with queries embedded one at a time.
+    a nice-19 CPU hog; and at the middle budget with queries embedded one at a time, and
+    with two worker processes.
 
     Quiet and hog runs alternate, `rounds` times each and the order flipped every round, each
     run `duration / rounds` long: the machine's own drift (other tenants, frequency) then falls
@@ -174,6 +176,7 @@ def bench_http(
         "rounds": rounds,
         "runs": runs,
         "lone": lone_request_summary(runs, budgets),
+        "concurrency_gain": concurrency_gain(runs),
         "stages": stages,
     }
 
@@ -203,6 +206,27 @@ def lone_request_summary(runs: list[dict], budgets: list[int]) -> list[dict]:
                 {"k_features": k, "quiet": quiet, "beside_hog": busy}
                 | {"p50_ratio": round(busy["p50_ms"] / quiet["p50_ms"], 2)}
                 | {"p99_ratio": round(busy["p99_ms"] / quiet["p99_ms"], 2)}
+            )
+    return rows
+
+
+def concurrency_gain(runs: list[dict]) -> list[dict]:
+    """Per service mode and budget, quiet: median QPS at the highest concurrency over median
+    QPS at concurrency 1 (the goal: 2.5x at 32)."""
+    rows = []
+    quiet = [run for run in runs if run["load"] == "quiet"]
+    for mode, k in sorted({(run["mode"], run["k_features"]) for run in quiet}):
+        mine = [run for run in quiet if run["mode"] == mode and run["k_features"] == k]
+        levels = sorted({run["concurrency"] for run in mine})
+        qps = {
+            level: statistics.median(run["qps"] for run in mine if run["concurrency"] == level)
+            for level in levels
+        }
+        if len(levels) > 1 and qps[levels[0]] > 0:
+            rows.append(
+                {"mode": mode, "k_features": k, "low": levels[0], "high": levels[-1]}
+                | {"qps_low": qps[levels[0]], "qps_high": qps[levels[-1]]}
+                | {"gain": round(qps[levels[-1]] / qps[levels[0]], 2)}
             )
     return rows
 

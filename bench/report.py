@@ -115,11 +115,24 @@ def soak_table(runs: list[dict]) -> str:
 
 
 def http_table(part: dict) -> str:
-    header = ["embedding", "machine", "k", "concurrency", "requests", "QPS", "p50 (ms)"]
+    header = ["service", "machine", "k", "concurrency", "requests", "QPS", "p50 (ms)"]
     header += ["p99 (ms)", "errors", "service RSS (MiB)"]
     keys = ["mode", "load", "k_features", "concurrency", "requests", "qps", "p50_ms", "p99_ms"]
     rows = [[run[key] for key in [*keys, "errors", "service_rss_mib"]] for run in part["runs"]]
     return markdown_table(header, rows, f"POST /search, {part['duration_s']} s per row")
+
+
+def concurrency_gain_table(part: dict) -> str:
+    """QPS at the highest concurrency over QPS of a lone request, per service and budget."""
+    header = ["service", "k", "QPS, 1 client", "QPS, most clients", "clients", "gain"]
+    rows = [
+        [
+            row["mode"], row["k_features"], row["qps_low"], row["qps_high"], row["high"],
+            f"{row['gain']:.2f}x",
+        ]
+        for row in part.get("concurrency_gain", [])
+    ]  # fmt: skip
+    return markdown_table(header, rows, "Quiet machine, medians of the rounds")
 
 
 def lone_request_table(part: dict) -> str:

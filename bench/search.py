@@ -12,6 +12,7 @@ from indexer.index_dir import LoadedIndex
 from indexer.retrieval import (
     build_structure,
     flat_at_budget,
+    omp_threads,
     recall_at_10,
     structure_bytes,
 )
@@ -109,7 +110,7 @@ def bench_quantized(vectors: np.ndarray, queries: np.ndarray, repeats: int) -> d
         unit_queries = unit_rows(queries[:, :budget])
 
         def all_cores(i: int, team: faiss.Index = team, unit: np.ndarray = unit_queries):
-            faiss.omp_set_num_threads(cores)
+            omp_threads(cores)
             team.search(unit[i % len(unit) : i % len(unit) + 1], 10)
 
         latency = time_side_by_side(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import faiss
 import numpy as np
 
-from indexer.retrieval import list_count
+from indexer.retrieval import list_count, omp_threads
 from models.vectors import unit_rows
 
 DEFAULT_THRESHOLD = 0.95  # cosine at the verify budget; see docs/duplicates.md
@@ -62,7 +62,7 @@ def find_duplicates(
     keep = vectors.shape[1]
     verify_features = keep if verify_features is None else verify_features
     check_duplicate_settings(threshold, k_features, verify_features, keep)
-    faiss.omp_set_num_threads(len(os.sched_getaffinity(0)))
+    omp_threads(len(os.sched_getaffinity(0)))
     verify = unit_rows(vectors[:, :verify_features])
     sample = sample_duplicates(verify, threshold, seed=seed)
     prefix = unit_rows(vectors[:, :k_features])
@@ -118,7 +118,7 @@ def all_pairs_duplicates(
 ) -> DuplicateGroups:
     """The same groups from every pair compared at the full budget: the exact reference the
     funnel is measured against (tests, `python -m bench.duplicates`)."""
-    faiss.omp_set_num_threads(len(os.sched_getaffinity(0)))
+    omp_threads(len(os.sched_getaffinity(0)))
     verify = unit_rows(vectors)
     flat = faiss.IndexFlatIP(verify.shape[1])
     flat.add(verify)

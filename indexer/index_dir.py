@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import faiss
@@ -51,9 +52,10 @@ class LoadedIndex:
     def keep(self) -> int:
         return int(self.manifest["keep"])
 
-    @property
+    @cached_property
     def version(self) -> str:
-        """Short digest of the manifest (and so of every checksummed file): names this build."""
+        """Short digest of the manifest (and so of every checksummed file): names this build.
+        Kept once computed: every search answer carries it."""
         return hashlib.sha256(json.dumps(self.manifest, sort_keys=True).encode()).hexdigest()[:12]
 
     @property

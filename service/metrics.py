@@ -1,6 +1,9 @@
 """Prometheus metrics of one app: requests, latency by budget, embedding batches, index size."""
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
@@ -34,14 +37,19 @@ class ServiceMetrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128),
             registry=self.registry,
         )
+        # With several worker processes: the value of the worker that set it last.
         self.index_items = Gauge(
-            "tricl_index_items", "gallery items in the loaded index", registry=self.registry
+            "tricl_index_items",
+            "gallery items in the loaded index",
+            registry=self.registry,
+            multiprocess_mode="livemostrecent",
         )
         self.index_bytes = Gauge(
             "tricl_index_bytes",
             "memory held by each search structure",
             ["structure", "features"],
             registry=self.registry,
+            multiprocess_mode="livemostrecent",
         )
 
     def describe_index(self, count: int, structures: list[dict]) -> None:
@@ -50,4 +58,10 @@ class ServiceMetrics:
             self.index_bytes.labels(held["structure"], str(held["features"])).set(held["bytes"])
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """This process's metrics, or every worker's summed (service.workers sets the folder
+        where each worker writes its values)."""
+        if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+            return generate_latest(self.registry)
+        summed = CollectorRegistry()
+        MultiProcessCollector(summed)
+        return generate_latest(summed)

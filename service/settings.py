@@ -18,6 +18,12 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="processes serving the port; each holds its own ladder (see docs/design.md)",
+    )
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="larger uploads get 413")
     max_batch_files: int = Field(
         64, ge=1, le=1024, description="most images one POST /search/batch takes"

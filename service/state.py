@@ -36,14 +36,8 @@ def load_state(
     settings: Settings, on_batch: Callable[[int], None] = lambda size: None
 ) -> ServiceState:
     """Load and cross-check the index and the model stored inside it."""
-    index = load_index(Path(settings.index))
-    model_config = read_config(index.model_dir)
-    if model_config["id"] != index.manifest["model"]["id"]:
-        raise ValueError(
-            f"the index was built with model {index.manifest['model']['id']} "
-            f"but holds {model_config['id']}: rebuild the index"
-        )
-    encoder = load_query_encoder(index, model_config)
+    index, model_config = open_index(settings)
+    encoder = load_query_encoder(index, model_config, threads=threads_per_worker(settings))
     engine = SearchEngine(index, cache_bytes=settings.budget_cache_bytes, ladder=settings.ladder)
     embedder = QueryEmbedder(
         encoder,
@@ -61,12 +55,33 @@ def load_state(
     return ServiceState(index, engine, embedder, model_config, gallery, duplicates, searcher)
 
 
-def load_query_encoder(index: LoadedIndex, model_config: dict) -> PixelEncoder:
-    """ONNX Runtime over the index's model.onnx; torch only for an index built before it."""
+def open_index(settings: Settings) -> tuple[LoadedIndex, dict]:
+    """The index (verified against its checksums) and its model's config, checked to match."""
+    index = load_index(Path(settings.index))
+    model_config = read_config(index.model_dir)
+    if model_config["id"] != index.manifest["model"]["id"]:
+        raise ValueError(
+            f"the index was built with model {index.manifest['model']['id']} "
+            f"but holds {model_config['id']}: rebuild the index"
+        )
+    return index, model_config
+
+
+def threads_per_worker(settings: Settings) -> int:
+    """Cores shared out among the worker processes (at most 4 each: a 28x28 forward pass
+    gains nothing from more), so that workers busy at once do not oversubscribe the cores."""
+    return max(1, min(4, len(os.sched_getaffinity(0)) // settings.workers))
+
+
+def load_query_encoder(
+    index: LoadedIndex, model_config: dict, *, threads: int | None = None
+) -> PixelEncoder:
+    """ONNX Runtime over the index's model.onnx; torch only for an index built before it.
+    `threads`: intra-op threads of one forward pass (default: a thread per core, at most 4)."""
     config = EncoderConfig.from_dict(model_config["encoder"])
     onnx_path = index.model_dir / ONNX_FILE
     if onnx_path.is_file():  # verified against the manifest by load_index
-        return OnnxEncoder(onnx_path, config)
+        return OnnxEncoder(onnx_path, config, threads=threads)
     update = f"python -m indexer update --gallery GALLERY --out {index.path}"
     try:
         import torch
@@ -82,7 +97,7 @@ def load_query_encoder(index: LoadedIndex, model_config: dict) -> PixelEncoder:
         "%s has no %s (it predates ONNX export): embedding queries with torch; %s adds it",
         index.path, ONNX_FILE, update,
     )  # fmt: skip
-    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    torch.set_num_threads(threads or len(os.sched_getaffinity(0)))
     encoder, _ = load_checkpoint(index.model_dir)
     return TorchEncoder(encoder)
 

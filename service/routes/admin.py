@@ -1,21 +1,19 @@
 """POST /admin/reload: load the index directory again and swap it in atomically."""
 
-import asyncio
 import logging
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.concurrency import run_in_threadpool
 
 from service.api_models import error_responses
 from service.deps import SettingsDep
+from service.reload import SiblingReloads, one_reload_at_a_time, reload_in_place
 from service.security import AdminKey
-from service.state import load_state
 
 logger = logging.getLogger(__name__)
 router = APIRouter(
     tags=["admin"], dependencies=[AdminKey], responses=error_responses(401, 403, 409, 422)
 )
-_one_reload_at_a_time = asyncio.Lock()
+RELOAD_WAIT_S = 600  # longest the answer waits for the other workers (4-bit at 1M: 90 s)
 
 
 @router.post("/admin/reload")
@@ -26,25 +24,30 @@ async def reload(request: Request, settings: SettingsDep) -> dict:
     single reference swap makes new requests use the new ones. A request that started before
     the swap finishes on the old index, so every response comes wholly from one version. If
     the new index cannot be loaded, nothing changes and the reason is returned (409).
+
+    With several worker processes every worker does the same, and the answer comes once all
+    serve the new version (`workers` says how many do; see service/reload.py).
     """
     app = request.app
-    async with _one_reload_at_a_time:
-        previous = app.state.service
+    siblings: SiblingReloads | None = getattr(app.state, "sibling_reloads", None)
+    async with one_reload_at_a_time:
         try:
-            state = await run_in_threadpool(
-                load_state, settings, app.state.metrics.embed_batch.observe
-            )
+            previous, state = await reload_in_place(app)
         except (ValueError, OSError) as error:
             reason = str(error).replace(str(settings.index), "the index directory")
             raise HTTPException(
                 409, f"the index could not be loaded, still serving the previous one: {reason}"
             ) from None
-        app.state.service = state
-        app.state.metrics.describe_index(state.engine.count, state.engine.memory())
+        generation = siblings.announce() if siblings else None
+    workers, serving = 1, 1
+    if siblings is not None:
+        workers = siblings.workers
+        serving = await siblings.wait_for_all(generation, RELOAD_WAIT_S)
     logger.info("reloaded index %s -> %s", previous.index.version, state.index.version)
     return {
-        "status": "reloaded",
+        "status": "reloaded" if serving == workers else "partly reloaded",
         "previous_version": previous.index.version,
         "version": state.index.version,
         "count": state.engine.count,
+        "workers": serving,
     }

@@ -57,6 +57,7 @@ def test_the_benchmark_runs_end_to_end_at_a_tiny_size(gallery, tmp_path, capsys)
             for load in order
         ],
         ("one at a time", QUIET, 16, 0),
+        ("two workers", QUIET, 16, 0),
     ]
     assert [row["k_features"] for row in results["http"]["lone"]] == ladder
     assert all(r["requests"] > 0 and r["errors"] == 0 for r in runs)
@@ -156,3 +157,25 @@ def test_planted_near_duplicates_are_scored_as_pairs(gallery, tmp_path):
     assert scores["pairs_found"] == 21 and scores["precision"] == round(15 / 21, 4)
     assert scores["recall"] == 0.5
     assert scores["recall_by_alteration"] == dict.fromkeys(sorted(kinds), 0.5)
+
+
+def test_concurrency_gain_is_the_quiet_median_qps_ratio():
+    from bench.http import concurrency_gain
+
+    def run(mode, load, concurrency, qps):
+        return {"mode": mode, "load": load, "k_features": 16, "concurrency": concurrency} | {
+            "qps": qps
+        }
+
+    runs = [
+        run("batched", QUIET, 1, 100), run("batched", QUIET, 1, 120),
+        run("batched", QUIET, 32, 300), run("batched", QUIET, 32, 260),
+        run("batched", HOG, 32, 10),  # beside the hog: not counted
+        run("two workers", QUIET, 1, 100), run("two workers", QUIET, 32, 250),
+    ]  # fmt: skip
+    assert concurrency_gain(runs) == [
+        {"mode": "batched", "k_features": 16, "low": 1, "high": 32}
+        | {"qps_low": 110, "qps_high": 280, "gain": 2.55},
+        {"mode": "two workers", "k_features": 16, "low": 1, "high": 32}
+        | {"qps_low": 100, "qps_high": 250, "gain": 2.5},
+    ]

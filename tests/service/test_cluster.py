@@ -117,8 +117,10 @@ def test_batch_vector_similar_and_errors_are_the_services(cluster, live_server, 
 
 
 def replica_pids(deployment: str) -> list[int]:
+    """Replica processes of a deployment; Ray appends the method a replica is running (its
+    health check, a request) to the process title while it runs."""
     listed = subprocess.run(
-        ["pgrep", "-f", f"ServeReplica:tricl-[0-9a-f]+:{deployment}$"],
+        ["pgrep", "-f", rf"ServeReplica:tricl-[0-9a-f]+:{deployment}(\.[A-Za-z_()]+)?$"],
         capture_output=True,
         text=True,
     )

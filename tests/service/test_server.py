@@ -1,5 +1,6 @@
 """The real thing: `python -m service` in its own process, reached over 127.0.0.1."""
 
+import os
 import subprocess
 import sys
 
@@ -41,3 +42,21 @@ def test_missing_index_is_one_clear_line(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip().endswith("build one with python -m indexer build")
+
+
+def test_a_bad_setting_or_worker_count_is_one_clear_line(index_dir):
+    for environment, flags, expected in (
+        ({"TRICL_WORKERS": "0"}, [], "error: TRICL_WORKERS: Input should be greater than"),
+        ({"TRICL_PORT": "http"}, [], "error: TRICL_PORT: Input should be a valid integer"),
+        ({}, ["--workers", "0"], "error: --workers must be at least 1, got 0"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "service", "--index", str(index_dir), *flags],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, **environment},
+        )
+        assert result.returncode == 2
+        assert result.stderr.strip().startswith(expected), result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
