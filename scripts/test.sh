@@ -5,4 +5,6 @@ cd "$(dirname "$0")/.."
 WITH_TEST_TOOLS=1 bash scripts/bootstrap.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/python -m pytest "$@"
+# Two processes, each taking whole test modules (their fixtures are set up once): most slow
+# tests wait on servers, clusters and containers they started, so two share 2 cores well.
+.venv/bin/python -m pytest -n 2 --dist loadscope "$@"

@@ -37,7 +37,8 @@ def local_ray():
     """A local Ray on two CPUs, shared by the tests of the Ray engine and its benchmark."""
     import ray  # the ray extra is part of the test extra
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # Its own Ray: never the cluster another test process may have started on this machine.
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
 

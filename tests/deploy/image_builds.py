@@ -4,16 +4,20 @@ A cold build takes minutes (mostly unpacking torch); started when collection fin
 for by the container tests, which run last, it overlaps the rest of the suite.
 """
 
+import fcntl
 import json
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tests.deploy.deployment_files import DOCKERFILE, LB_DOCKERFILE, ROOT
 
 TAG = "test"
+LOCK_FILE = Path(tempfile.gettempdir()) / "tricl-test-image-builds.lock"
 # name -> (Dockerfile, build arguments). An empty TORCH_INDEX_URL lets pip in the build take torch
 # from the machine's own configuration, as scripts/container-engine passes it to builds.
 IMAGES = {
@@ -52,6 +56,13 @@ class ImageBuilds:
         if not shutil.which("podman"):
             self.failure = "podman is missing: run scripts/container-engine as root"
             return
+        # Every test process starts the builds; one builds while the others wait, then find
+        # every layer in podman's cache.
+        with open(LOCK_FILE, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._build_each()
+
+    def _build_each(self) -> None:
         for name, (dockerfile, arguments) in IMAGES.items():
             started = time.monotonic()
             result = subprocess.run(
