@@ -225,7 +225,7 @@ def concurrency_gain(runs: list[dict]) -> list[dict]:
         if len(levels) > 1 and qps[levels[0]] > 0:
             rows.append(
                 {"mode": mode, "k_features": k, "low": levels[0], "high": levels[-1]}
-                | {"qps_low": qps[levels[0]], "qps_high": qps[levels[-1]]}
+                | {"qps_low": round(qps[levels[0]], 1), "qps_high": round(qps[levels[-1]], 1)}
                 | {"gain": round(qps[levels[-1]] / qps[levels[0]], 2)}
             )
     return rows

@@ -1,9 +1,9 @@
 """Near-duplicate groups across a whole gallery, found through the budget funnel.
 
 Comparing every pair at the full budget reads N x N x keep numbers. The funnel looks for
-candidates on a short prefix of the ordered dimensions instead (`k_features`, 8 by default)
+candidates on a short prefix of the ordered dimensions instead (`k_features`, 16 by default)
 and, since near-duplicates lie close together there, only among neighbouring cells of an
-inverted file over that prefix, so it reads a sliver of the N x N pairs at an eighth of the
+inverted file over that prefix, so it reads a sliver of the N x N pairs at a fraction of the
 width. Only the candidates are confirmed at the full budget (`verify_features`).
 
 Both the prefix's cosine floor and the number of cells probed are calibrated on the gallery
@@ -22,7 +22,7 @@ from indexer.retrieval import list_count, omp_threads
 from models.vectors import unit_rows
 
 DEFAULT_THRESHOLD = 0.95  # cosine at the verify budget; see docs/duplicates.md
-DEFAULT_FEATURES = 8
+DEFAULT_FEATURES = 16  # half the time of 8 at 60k, and no pair fewer (docs/duplicates.md)
 CALIBRATION_ROWS = 1000
 CALIBRATION_MARGIN = 0.01
 CALIBRATION_COVERAGE = 0.995  # share of the sample's duplicates the floor lets through
