@@ -101,11 +101,22 @@ def wait_healthy(
 
 
 def resident_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as stream:
-        for line in stream:
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    return float("nan")
+    """Resident memory of a process and its children (a service's worker processes; pages of
+    the memory-mapped index they share count once per process)."""
+    total = 0
+    for member in [pid, *_descendants(pid)]:
+        try:
+            with open(f"/proc/{member}/status") as stream:
+                total += next(int(line.split()[1]) for line in stream if line.startswith("VmRSS:"))
+        except (OSError, StopIteration):
+            continue  # gone meanwhile, or a zombie without memory
+    return round(total / 1024, 1) if total else float("nan")
+
+
+def _descendants(pid: int) -> list[int]:
+    listed = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    children = [int(child) for child in listed.split()]
+    return children + [grandchild for child in children for grandchild in _descendants(child)]
 
 
 @contextmanager
