@@ -63,9 +63,11 @@ def find_duplicates(
     verify_features = keep if verify_features is None else verify_features
     check_duplicate_settings(threshold, k_features, verify_features, keep)
     omp_threads(len(os.sched_getaffinity(0)))
+    # The one read of `vectors` (often memory-mapped): a row's prefix normalised is the same
+    # whether the row was scaled first, so every shorter budget is taken from these rows.
     verify = unit_rows(vectors[:, :verify_features])
     sample = sample_duplicates(verify, threshold, seed=seed)
-    prefix = unit_rows(vectors[:, :k_features])
+    prefix = unit_rows(verify[:, :k_features])
     cells = _cells(prefix, seed)
     floor = calibrated_floor(prefix, sample, threshold)
     nprobe = calibrate_cells(cells, prefix, sample, floor)
@@ -73,7 +75,7 @@ def find_duplicates(
     found_candidates = len(candidates)
     budget = 2 * k_features
     while budget < verify_features:
-        unit = unit_rows(vectors[:, :budget])
+        unit = unit_rows(verify[:, :budget])
         candidates = pairs_above(unit, candidates, calibrated_floor(unit, sample, threshold))
         budget *= 2
     confirmed = pairs_above(verify, candidates, threshold)

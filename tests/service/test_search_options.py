@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from indexer.duplicates import all_pairs_duplicates, groups_document
+from indexer.duplicates import DEFAULT_FEATURES, all_pairs_duplicates, groups_document
 from indexer.index_dir import load_index
 from models.vectors import unit_rows
 from service.app import create_app
@@ -225,7 +225,8 @@ def test_duplicates_endpoint_equals_the_exact_all_pairs_groups(client, index):
     body = client.get("/duplicates", params={"threshold": 0.9}).json()
     exact = groups_document(all_pairs_duplicates(index.vectors, 0.9), index.ids)
     assert body["groups"] == exact["groups"] and body["groups"]
-    assert body["threshold"] == 0.9 and body["k_features"] == 8 and body["verify_features"] == 32
+    assert body["threshold"] == 0.9 and body["verify_features"] == 32
+    assert body["k_features"] == DEFAULT_FEATURES
     for group in body["groups"]:
         leader = index.vectors[index.ids.index(group["items"][0]["id"])]
         for item in group["items"]:
