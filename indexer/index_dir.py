@@ -212,12 +212,13 @@ def _remove_abandoned_staging(out: Path) -> None:
     """
     for leftover in out.parent.glob(f".{out.name}.building-*"):
         pid = leftover.name.removeprefix(f".{out.name}.building-").split("-", 1)[0]
-        if not pid.isdigit() or _process_exists(int(pid)):
+        if not pid.isdigit() or process_exists(int(pid)):
             continue
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _process_exists(pid: int) -> bool:
+def process_exists(pid: int) -> bool:
+    """Whether a process with this pid is running (perhaps another user's)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -19,6 +19,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
+from indexer.index_dir import process_exists
 from service.state import ServiceState, load_state
 
 logger = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ class SiblingReloads:
         for path in self.folder.glob("served-*"):
             pid = int(path.name.removeprefix("served-"))
             with contextlib.suppress(FileNotFoundError, ValueError):
-                if int(path.read_text()) == generation and _alive(pid):
+                if int(path.read_text()) == generation and process_exists(pid):
                     count += 1
         return count
 
@@ -112,16 +113,6 @@ async def follow_siblings(app: FastAPI, reloads: SiblingReloads) -> AsyncIterato
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _write_atomically(path: Path, text: str) -> None:
