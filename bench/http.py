@@ -7,6 +7,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -72,14 +73,19 @@ def running_cluster(shards: Path, *, replicas: int = 1, address: str | None = No
     command = [sys.executable, "-m", "service.cluster", "--shards", str(shards)]
     command += ["--replicas", str(replicas), "--port", str(port)]
     command += ["--address", address] if address else []
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, process=process, timeout=900)
-        yield url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=120)
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            try:
+                wait_healthy(url, process=process, timeout=900)
+            except RuntimeError as error:  # with the command's last words: why it did not start
+                log.seek(0)
+                raise RuntimeError(f"{error}; it said:\n{log.read()[-3000:].decode()}") from None
+            yield url
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=120)
 
 
 def wait_healthy(

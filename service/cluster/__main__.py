@@ -25,9 +25,10 @@ from service.settings import Settings
 APP_NAME = "tricl"
 # On a busy machine Serve's HTTP proxy can take longer than Serve's 5 s to report ready; Serve
 # then kills and restarts it in a loop and the deployment fails. Seen with the test suite beside
-# a CPU hog; a minute is patient enough there.
+# a CPU hog: a minute sufficed with one test process, not with two (the proxy missed 60 s and
+# the command exited), so it gets five.
 SERVE_PATIENCE = {
-    "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60",
+    "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "300",
     "RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S": "30",
 }
 
