@@ -23,6 +23,7 @@ from indexer.shards import shard_dirs
 from service.settings import Settings
 
 APP_NAME = "tricl"
+START_TRIES = 5  # minutes for Serve's HTTP proxy to start
 # On a busy machine Serve's HTTP proxy can take longer than Serve's 5 s to report ready; Serve
 # then kills and restarts it in a loop and the deployment fails. Seen with the test suite beside
 # a CPU hog: a minute sufficed with one test process, not with two (the proxy missed 60 s and
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     patience = {name: os.environ[name] for name in SERVE_PATIENCE}
     ray.init(address=args.address, log_to_driver=False, runtime_env={"env_vars": patience})
     # One HTTP proxy, on the head node, at --host:--port: the address clients are given.
-    serve.start(proxy_location="HeadOnly", http_options={"host": args.host, "port": args.port})
+    start_serve(args.host, args.port)
     running = serve.status().applications
     rollout = APP_NAME in running
     started = time.monotonic()
@@ -93,6 +94,22 @@ def main(argv: list[str] | None = None) -> int:
     serve.delete(generation)
     ray.shutdown()
     return 0
+
+
+def start_serve(host: str, port: int) -> None:
+    """Serve's controller and HTTP proxy. serve.start gives the proxy 60 s (a fixed limit) and
+    then raises, while the proxy goes on starting: beside a CPU hog and a second test process
+    it needed longer. Asking again joins the controller already there."""
+    from ray import serve
+
+    for attempt in range(1, START_TRIES + 1):
+        try:
+            serve.start(proxy_location="HeadOnly", http_options={"host": host, "port": port})
+            return
+        except TimeoutError:
+            if attempt == START_TRIES:
+                raise
+            print("Serve's HTTP proxy is not ready after a minute; waiting", file=sys.stderr)
 
 
 def deploy(shards: Path, generation: str, settings: Settings, replicas: int) -> None:
