@@ -36,6 +36,7 @@ async def reload_in_place(app: FastAPI) -> tuple[ServiceState, ServiceState]:
     )
     previous, app.state.service = app.state.service, state
     app.state.metrics.describe_index(state.engine.count, state.engine.memory())
+    logger.info("reloaded index %s -> %s", previous.index.version, state.index.version)
     return previous, state
 
 
@@ -97,14 +98,13 @@ async def follow_siblings(app: FastAPI, reloads: SiblingReloads) -> AsyncIterato
                 continue
             async with one_reload_at_a_time:
                 try:
-                    previous, state = await reload_in_place(app)
+                    await reload_in_place(app)
                 except (ValueError, OSError) as error:
                     logger.error("could not load the index another worker reloaded: %s", error)
                     reloads.serving = generation  # not acknowledged; the next announce retries
                     continue
                 reloads.serving = generation
                 reloads.acknowledge()
-            logger.info("reloaded index %s -> %s", previous.index.version, state.index.version)
 
     task = asyncio.create_task(watch())
     try:

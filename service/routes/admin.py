@@ -1,7 +1,5 @@
 """POST /admin/reload: load the index directory again and swap it in atomically."""
 
-import logging
-
 from fastapi import APIRouter, HTTPException, Request
 
 from service.api_models import error_responses
@@ -9,7 +7,6 @@ from service.deps import SettingsDep
 from service.reload import SiblingReloads, one_reload_at_a_time, reload_in_place
 from service.security import AdminKey
 
-logger = logging.getLogger(__name__)
 router = APIRouter(
     tags=["admin"], dependencies=[AdminKey], responses=error_responses(401, 403, 409, 422)
 )
@@ -43,7 +40,6 @@ async def reload(request: Request, settings: SettingsDep) -> dict:
     if siblings is not None:
         workers = siblings.workers
         serving = await siblings.wait_for_all(generation, RELOAD_WAIT_S)
-    logger.info("reloaded index %s -> %s", previous.index.version, state.index.version)
     return {
         "status": "reloaded" if serving == workers else "partly reloaded",
         "previous_version": previous.index.version,
