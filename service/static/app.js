@@ -15,7 +15,12 @@ const $ = (id) => document.getElementById(id);
 const itemPath = (id) => id.split("/").map(encodeURIComponent).join("/");
 const thumbnail = (id, size) => `/items/${itemPath(id)}?size=${size}`;
 
-async function start() {
+// The controls listen from the first moment, so a file chosen while /info is still on its way
+// is not lost: whatever needs the index's description waits for it (`ready`).
+const ready = describeIndex();
+listen();
+
+async function describeIndex() {
   const response = await fetch("/info");
   page.info = await response.json();
   const { keep, count, model } = page.info;
@@ -26,7 +31,12 @@ async function start() {
   slider.value = Math.min(16, keep);
   showBudget();
   drawImportance();
-  slider.addEventListener("input", () => {
+  loadFeatures();
+}
+
+function listen() {
+  $("k-slider").addEventListener("input", async () => {
+    await ready;
     showBudget();
     drawImportance();
     searchSoon();
@@ -48,7 +58,9 @@ async function start() {
     zone.classList.remove("dragging");
     if (event.dataTransfer.files.length) queryFile(event.dataTransfer.files[0]);
   });
-  $("importance-chart").addEventListener("click", (event) => {
+  $("importance-chart").addEventListener("click", async (event) => {
+    await ready;
+    const { keep } = page.info;
     const box = event.currentTarget.getBoundingClientRect();
     const k = Math.ceil(((event.clientX - box.left) / box.width) * keep);
     $("k-slider").value = Math.max(1, Math.min(keep, k));
@@ -56,7 +68,6 @@ async function start() {
     drawImportance();
     search();
   });
-  loadFeatures();
 }
 
 function budget() {
@@ -95,6 +106,7 @@ function searchSoon() {
 
 async function search() {
   if (!page.query) return;
+  await ready;
   const number = ++page.latest;
   let params = `k_features=${budget()}&top_k=${$("top-k").value}`;
   const floor = $("min-score").value.trim();
@@ -244,5 +256,3 @@ function strip(items, end) {
   );
   return box;
 }
-
-start();

@@ -56,11 +56,19 @@ def test_upload_slide_and_click_through_the_page(live_server, browser_page, gall
 
 
 def test_a_rejected_upload_shows_the_reason(live_server, browser_page, tmp_path):
+    """Also when the file is chosen before the page has its /info answer: held back here until
+    the file is chosen, as a slow network or a busy server would."""
     page = browser_page
+    held = []
+    page.route("**/info", lambda route: held.append(route))
     page.goto(f"{live_server}/")
     text = tmp_path / "notes.png"
     text.write_text("not an image")
     page.set_input_files("#file-input", str(text))
+    while not held:
+        page.wait_for_timeout(50)
+    held[0].continue_()
+    page.unroute("**/info")
     expect(page.locator("#error")).to_contain_text("not an image in a supported format")
 
 
