@@ -65,16 +65,21 @@ def running_services(indexes: list[Path], environment: dict[str, str], *, code: 
 
 
 @contextmanager
-def running_cluster(shards: Path, *, replicas: int = 1, address: str | None = None):
+def running_cluster(
+    shards: Path, *, replicas: int = 1, address: str | None = None, env: dict | None = None
+):
     """`python -m service.cluster` over `shards`, on the Ray cluster at `address` (default:
-    its own Ray on this machine); yields its URL once /health answers. It may take 15 minutes:
+    its own Ray on this machine), with `env` added to its environment (TRICL_ settings);
+    yields its URL once /health answers. It may take 15 minutes:
     beside two normal-priority CPU hogs on 2 cores the test cluster took 7 (45 s when quiet)."""
     port = free_port()
     command = [sys.executable, "-m", "service.cluster", "--shards", str(shards)]
     command += ["--replicas", str(replicas), "--port", str(port)]
     command += ["--address", address] if address else []
     with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
         url = f"http://127.0.0.1:{port}"
         try:
             try:

@@ -7,16 +7,21 @@ computes them while others asking for the same setting wait for that answer.
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
+
+import numpy as np
 
 from indexer.duplicates import find_duplicates, groups_document
-from indexer.index_dir import LoadedIndex
 
 SETTINGS_KEPT = 8
 
 
 class DuplicateGroupsCache:
-    def __init__(self, index: LoadedIndex) -> None:
-        self.index = index
+    """`gallery_vectors`: every item's vector and id (one index, or all shards of a cluster),
+    read when the first setting is asked for."""
+
+    def __init__(self, gallery_vectors: Callable[[], tuple[np.ndarray, list[str]]]) -> None:
+        self.gallery_vectors = gallery_vectors
         self._lock = threading.Lock()
         self._found: OrderedDict[tuple[float, int], dict] = OrderedDict()
 
@@ -25,8 +30,9 @@ class DuplicateGroupsCache:
         key = (threshold, k_features)
         with self._lock:
             if key not in self._found:
-                found = find_duplicates(self.index.vectors, threshold, k_features=k_features)
-                self._found[key] = groups_document(found, self.index.ids)
+                vectors, ids = self.gallery_vectors()
+                found = find_duplicates(vectors, threshold, k_features=k_features)
+                self._found[key] = groups_document(found, ids)
                 while len(self._found) > SETTINGS_KEPT:
                     self._found.popitem(last=False)
             self._found.move_to_end(key)

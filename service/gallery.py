@@ -1,6 +1,7 @@
 """Serving gallery files: only items of the index, only from inside the gallery folder."""
 
 import io
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,6 +27,9 @@ class GalleryFiles:
         self.rows = {item: row for row, item in enumerate(ids)}
         self.thumbnail = lru_cache(maxsize=4096)(self._thumbnail)
 
+    def holds(self, item_id: str) -> bool:
+        return item_id in self.rows
+
     def row(self, item_id: str) -> int:
         try:
             return self.rows[item_id]
@@ -33,7 +37,8 @@ class GalleryFiles:
             raise ItemNotFound(f"no gallery item with id {item_id!r}") from None
 
     def path(self, item_id: str) -> Path:
-        self.row(item_id)
+        if not self.holds(item_id):
+            raise ItemNotFound(f"no gallery item with id {item_id!r}")
         if self.root is None:
             raise ItemNotFound("the gallery folder is not available to the service")
         candidate = (self.root / item_id).resolve()
@@ -55,3 +60,15 @@ class GalleryFiles:
         buffer = io.BytesIO()
         image.resize(new_size, resample=method).save(buffer, format="PNG")
         return buffer.getvalue()
+
+
+class SharedGalleryFiles(GalleryFiles):
+    """The gallery folder as a cluster's ingress serves it: which ids are items is asked of
+    the shards (`holds`); the folder must be readable where the ingress runs."""
+
+    def __init__(self, root: Path | None, holds: Callable[[str], bool]) -> None:
+        super().__init__(root, [])
+        self._holds = holds
+
+    def holds(self, item_id: str) -> bool:
+        return self._holds(item_id)

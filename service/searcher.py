@@ -46,6 +46,19 @@ class Searcher(Protocol):
         """A gallery item's stored vector; ItemNotFound if there is none."""
         ...
 
+    def holds(self, item_id: str) -> bool:
+        """Whether the id is a gallery item."""
+        ...
+
+    def feature_extremes(self, feature: int, n: int) -> tuple[Hits, Hits]:
+        """The `n` items with the highest and the `n` with the lowest values on ordered
+        dimension `feature` (0-based), each most extreme first, as (id, value)."""
+        ...
+
+    def gallery_vectors(self) -> tuple[np.ndarray, list[str]]:
+        """Every item's stored vector (N x keep, in index order) and its id."""
+        ...
+
 
 class LocalSearcher:
     """The index in this process, through its search engine."""
@@ -79,6 +92,20 @@ class LocalSearcher:
 
     def vector_of(self, item_id: str) -> np.ndarray:
         return np.asarray(self.index.vectors[self.gallery.row(item_id)])
+
+    def holds(self, item_id: str) -> bool:
+        return self.gallery.holds(item_id)
+
+    def feature_extremes(self, feature: int, n: int) -> tuple[Hits, Hits]:
+        column = self.index.vectors[:, feature]
+        ids = self.index.ids
+        return tuple(
+            [(ids[row], float(column[row])) for row in rows]
+            for rows in self.engine.feature_extremes(feature, n)
+        )
+
+    def gallery_vectors(self) -> tuple[np.ndarray, list[str]]:
+        return self.index.vectors, self.index.ids
 
     def rescore(
         self, queries: np.ndarray, candidates: list[list[str]], features: int
@@ -120,6 +147,13 @@ def merge_hits(answers: list[list[Hits]], top_k: int, floor: float | None = None
         pooled.sort(key=lambda hit: -hit[1])
         merged.append(pooled[:top_k])
     return merged
+
+
+def merge_extremes(answers: list[tuple[Hits, Hits]], n: int) -> tuple[Hits, Hits]:
+    """Several shards' feature extremes -> the whole gallery's `n` highest and `n` lowest."""
+    highest = sorted((hit for answer in answers for hit in answer[0]), key=lambda hit: -hit[1])
+    lowest = sorted((hit for answer in answers for hit in answer[1]), key=lambda hit: hit[1])
+    return highest[:n], lowest[:n]
 
 
 def merge_found(answers: list[Found], top_k: int) -> Found:

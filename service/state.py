@@ -31,6 +31,14 @@ class ServiceState:
     duplicates: DuplicateGroupsCache
     searcher: LocalSearcher
 
+    @property
+    def version(self) -> str:
+        return self.index.version
+
+    @property
+    def importance(self) -> list[float]:
+        return self.index.manifest["importance"]
+
 
 def load_state(
     settings: Settings, on_batch: Callable[[int], None] = lambda size: None
@@ -51,7 +59,7 @@ def load_state(
     gallery_root = settings.gallery or (Path(indexed_gallery) if indexed_gallery else None)
     gallery = GalleryFiles(gallery_root, index.ids)
     searcher = LocalSearcher(index, engine, gallery)
-    duplicates = DuplicateGroupsCache(index)
+    duplicates = DuplicateGroupsCache(searcher.gallery_vectors)
     return ServiceState(index, engine, embedder, model_config, gallery, duplicates, searcher)
 
 

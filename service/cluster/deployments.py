@@ -64,9 +64,20 @@ class ShardSearch:
         except ItemNotFound:
             return None
 
+    def holds(self, item_id: str) -> bool:
+        return self.searcher.holds(item_id)
+
+    def feature_extremes(self, feature: int, n: int):
+        return self.searcher.feature_extremes(feature, n)
+
+    def gallery_vectors(self) -> tuple[np.ndarray, list[str]]:
+        vectors, ids = self.searcher.gallery_vectors()
+        return np.asarray(vectors), ids
+
     def describe(self) -> dict:
         manifest = self.index.manifest
         return {
+            "gallery": manifest.get("gallery"),
             "count": len(self.index.ids),
             "version": self.index.version,
             "keep": self.index.keep,

@@ -1,21 +1,23 @@
-"""The cluster's HTTP API: the service's own search routes, over shard deployments.
+"""The cluster's HTTP API: the service's own routes, over shard deployments.
 
 `ClusterSearcher` is a `Searcher` (service.searcher) that sends each query's vector to every
-shard deployment through Serve handles and merges their answers by score, so every search
-route, parameter, response, error and the API key are those of `python -m service`. A query
-is embedded once, by the embedding deployment, not once per shard. A shard whose replica dies
-mid-request is asked again (Serve routes the retry to a live replica, or to the one it starts
-in its place); if none answers in time the caller gets 503 with a sentence, never a 500.
+shard deployment through Serve handles and merges their answers by score, so every route
+(searches, gallery items, duplicates, feature examples, the page), parameter, response, error
+and the API key are those of `python -m service`. A query is embedded once, by the embedding
+deployment, not once per shard. A shard whose replica dies mid-request is asked again (Serve
+routes the retry to a live replica, or to the one it starts in its place); if none answers in
+time the caller gets 503 with a sentence, never a 500.
 """
 
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import ray
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from PIL import Image
@@ -24,12 +26,15 @@ from ray.serve.handle import DeploymentHandle, DeploymentResponse
 
 from models.config import EncoderConfig
 from models.preprocess import to_pixels
+from service.api_models import error_responses
 from service.app import configure_app
-from service.gallery import ItemNotFound
+from service.duplicates import DuplicateGroupsCache
+from service.gallery import ItemNotFound, SharedGalleryFiles
 from service.metrics import ServiceMetrics
 from service.plan import SearchPlan
-from service.routes import observability, search
-from service.searcher import FolderEmpty, Found, merge_found, merge_hits
+from service.routes import items, observability, page, search
+from service.searcher import FolderEmpty, Found, Hits, merge_extremes, merge_found, merge_hits
+from service.security import AdminKey
 from service.settings import Settings
 from service.timing import StageTimes
 
@@ -71,32 +76,43 @@ class ClusterSearcher:
         first = replace(plan, top_k=plan.shortlist, rerank_features=None, min_score=None)
         shortlisted = self._found_everywhere(queries, first)
         candidates = [[item for item, _ in hits] for hits in shortlisted.hits]
-        arguments = (queries, candidates, plan.rerank_features)
-        sent = [shard.rescore.remote(*arguments) for shard in self.shards]
-        rescored = [
-            _answer(shard.rescore, arguments, f"shard {number}", sent=response)
-            for number, (shard, response) in enumerate(zip(self.shards, sent, strict=True))
-        ]
+        rescored = self._everywhere("rescore", queries, candidates, plan.rerank_features)
         hits = merge_hits(rescored, plan.top_k, plan.min_score)
         return Found(hits, False, shortlisted.version)
 
     def _found_everywhere(self, queries: np.ndarray, plan: SearchPlan) -> Found:
-        sent = [shard.find.remote(queries, plan) for shard in self.shards]  # all at once
-        answers = [
-            _answer(shard.find, (queries, plan), f"shard {number}", sent=response)
-            for number, (shard, response) in enumerate(zip(self.shards, sent, strict=True))
-        ]
-        found = [answer for answer in answers if answer is not None]
+        found = [answer for answer in self._everywhere("find", queries, plan) if answer is not None]
         if not found:
             raise FolderEmpty(f"no gallery item has an id under {plan.under!r}")
         return merge_found(found, plan.top_k)
 
     def vector_of(self, item_id: str) -> np.ndarray:
-        for number, shard in enumerate(self.shards):
-            vector = _answer(shard.vector_of, (item_id,), f"shard {number}")
+        for vector in self._everywhere("vector_of", item_id):
             if vector is not None:
                 return vector
         raise ItemNotFound(f"no gallery item with id {item_id!r}")
+
+    def holds(self, item_id: str) -> bool:
+        return any(self._everywhere("holds", item_id))
+
+    def feature_extremes(self, feature: int, n: int) -> tuple[Hits, Hits]:
+        return merge_extremes(self._everywhere("feature_extremes", feature, n), n)
+
+    def gallery_vectors(self) -> tuple[np.ndarray, list[str]]:
+        """Every shard's rows in shard order: the merged index's rows, in its order."""
+        answers = self._everywhere("gallery_vectors")
+        return np.concatenate([vectors for vectors, _ in answers]), [
+            item for _, ids in answers for item in ids
+        ]
+
+    def _everywhere(self, method: str, *args) -> list:
+        """Each shard's answer to one call, asked of all at once."""
+        calls = [getattr(shard, method) for shard in self.shards]
+        sent = [call.remote(*args) for call in calls]
+        return [
+            _answer(call, args, f"shard {number}", sent=response)
+            for number, (call, response) in enumerate(zip(calls, sent, strict=True))
+        ]
 
 
 class RemoteEmbedder:
@@ -132,11 +148,25 @@ class RemoteEmbedder:
 
 
 class ClusterState:
-    """What the search routes read from app.state.service."""
+    """What the routes read from app.state.service, over every shard (`described`: each
+    shard's `describe()`). Gallery files are read from the gallery folder where the ingress
+    runs (TRICL_GALLERY, or the folder the index was built from), as the service reads them."""
 
-    def __init__(self, searcher: ClusterSearcher, embedder: RemoteEmbedder) -> None:
+    def __init__(
+        self,
+        searcher: ClusterSearcher,
+        embedder: RemoteEmbedder,
+        described: list[dict],
+        gallery: Path | None,
+    ) -> None:
         self.searcher = searcher
         self.embedder = embedder
+        self.version = ",".join(shard["version"] for shard in described)
+        self.importance = described[0]["importance"]
+        indexed = described[0]["gallery"]
+        root = gallery or (Path(indexed) if indexed else None)
+        self.gallery = SharedGalleryFiles(root, searcher.holds)
+        self.duplicates = DuplicateGroupsCache(searcher.gallery_vectors)
 
 
 def create_cluster_app(
@@ -147,7 +177,7 @@ def create_cluster_app(
     described: list[dict],
     generation: str,
 ) -> FastAPI:
-    """The ingress app: the service's search routes and metrics, cluster health and info
+    """The ingress app: the service's routes and metrics, cluster health and info
     (`described`: each shard's `describe()`; `generation`: the application holding them)."""
     app = FastAPI(
         title="triCL image retrieval",
@@ -155,16 +185,37 @@ def create_cluster_app(
         version="0.1.0",
     )
     configure_app(app, settings, ServiceMetrics())
-    app.state.service = ClusterState(
-        ClusterSearcher(shards, described[0]["keep"]), RemoteEmbedder(embedding, config)
-    )
+    searcher = ClusterSearcher(shards, described[0]["keep"])
+    embedder = RemoteEmbedder(embedding, config)
+    app.state.service = ClusterState(searcher, embedder, described, settings.gallery)
     app.state.described = described
     app.state.generation = generation
     app.add_exception_handler(ShardUnavailable, _unavailable)
     app.include_router(search.router)
+    app.include_router(items.router)
+    app.include_router(page.router)
     app.include_router(observability.router)
     app.include_router(status_router)
+    app.include_router(admin_router)
     return app
+
+
+admin_router = APIRouter(
+    tags=["admin"], dependencies=[AdminKey], responses=error_responses(401, 403, 409)
+)
+
+
+@admin_router.post("/admin/reload")
+async def reload(request: Request) -> dict:
+    """A cluster does not reload in place: its shards are immutable folders, and a new index
+    is rolled out as a new generation of them (so no answer mixes two). The same keys are
+    checked as by the service, then 409 names the command that rolls out."""
+    raise HTTPException(
+        409,
+        "a cluster serves a new index by rolling it out, shard by shard: split or build it into "
+        "a new folder and run python -m service.cluster --shards NEW_FOLDER --address ADDRESS "
+        f"(still serving {request.app.state.generation})",
+    )
 
 
 async def _unavailable(request, error: ShardUnavailable) -> JSONResponse:

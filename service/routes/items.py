@@ -37,13 +37,13 @@ async def duplicates(
     """Groups of near-duplicate images across the gallery: every member's cosine with its
     group's first item reaches `threshold` at the full budget (candidates found at
     `k_features`). Computed on the first request for a setting, then kept."""
-    keep = state.index.keep
+    keep = state.searcher.keep
     try:
         check_duplicate_settings(threshold, k_features, keep, keep)
     except ValueError as error:
         raise HTTPException(422, str(error)) from None
     document = await run_in_threadpool(state.duplicates.groups, threshold, k_features)
-    return DuplicatesResponse(index_version=state.index.version, **document)
+    return DuplicatesResponse(index_version=state.version, **document)
 
 
 @router.get("/items/{item_id:path}", response_class=Response)
@@ -60,8 +60,8 @@ async def item(
             422, f"size must be an integer from {THUMBNAIL_SIZES[0]} to {THUMBNAIL_SIZES[1]}"
         )
     try:
-        if size is None:
-            return FileResponse(state.gallery.path(item_id))
+        if size is None:  # on a cluster, which ids are items is asked of the shards
+            return FileResponse(await run_in_threadpool(state.gallery.path, item_id))
         data = await run_in_threadpool(state.gallery.thumbnail, item_id, size)
     except ItemNotFound as error:
         raise HTTPException(404, str(error)) from None
@@ -77,21 +77,19 @@ def feature_examples(
     n: Annotated[int, Query(description="items at each end, 1..50")] = 6,
 ) -> FeatureExamples:
     """The gallery items with the highest and the lowest values on one feature."""
-    keep = state.index.keep
+    keep = state.searcher.keep
     if not 1 <= feature <= keep:
         raise HTTPException(422, f"feature must be an integer from 1 to {keep}, got {feature}")
     if not 1 <= n <= 50:
         raise HTTPException(422, f"n must be an integer from 1 to 50, got {n}")
-    highest, lowest = state.engine.feature_extremes(feature - 1, n)
-    column = state.index.vectors[:, feature - 1]
-    ids = state.index.ids
+    highest, lowest = state.searcher.feature_extremes(feature - 1, n)
 
-    def values(rows) -> list[FeatureValue]:
-        return [FeatureValue(id=ids[row], value=round(float(column[row]), 6)) for row in rows]
+    def values(hits) -> list[FeatureValue]:
+        return [FeatureValue(id=item, value=round(value, 6)) for item, value in hits]
 
     return FeatureExamples(
         feature=feature,
-        importance=state.index.manifest["importance"][feature - 1],
+        importance=state.importance[feature - 1],
         highest=values(highest),
         lowest=values(lowest),
     )

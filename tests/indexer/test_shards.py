@@ -1,11 +1,14 @@
 """An index cut into shards: each a complete index, together the index row for row; and the
 merge of shards' answers (service.searcher) that serving them relies on."""
 
+import numpy as np
 import pytest
 
 from indexer.index_dir import load_index
 from indexer.shards import load_shards, merge_shards, split_index
-from service.searcher import Found, merge_found
+from service.engine import SearchEngine
+from service.gallery import GalleryFiles
+from service.searcher import Found, LocalSearcher, merge_extremes, merge_found
 
 
 @pytest.fixture(scope="module")
@@ -45,3 +48,21 @@ def test_shards_answers_merge_by_score_per_query():
     merged = merge_found([a, b], 2)
     assert merged.hits == [[("a1", 0.9), ("b1", 0.5)], [("b2", 0.7), ("a3", 0.1)]]
     assert not merged.exact and merged.version == "va,vb"
+
+
+def searcher_of(index) -> LocalSearcher:
+    return LocalSearcher(index, SearchEngine(index, cache_bytes=0), GalleryFiles(None, index.ids))
+
+
+def test_shards_feature_extremes_and_vectors_merge_into_the_whole_gallerys(index_dir, shards):
+    whole = searcher_of(load_index(index_dir))
+    parts = [searcher_of(shard) for shard in load_shards(shards)]
+    for feature, n in ((0, 4), (31, 23), (7, 1)):
+        merged = merge_extremes([part.feature_extremes(feature, n) for part in parts], n)
+        assert merged == whole.feature_extremes(feature, n)
+    vectors, ids = whole.gallery_vectors()
+    pieces = [part.gallery_vectors() for part in parts]
+    assert [item for _, part_ids in pieces for item in part_ids] == ids
+    assert (np.concatenate([part_vectors for part_vectors, _ in pieces]) == vectors).all()
+    assert all(any(part.holds(item) for part in parts) for item in ids)
+    assert not any(part.holds("nope.png") for part in parts)

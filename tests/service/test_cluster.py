@@ -23,6 +23,7 @@ from models.checkpoint import DEFAULT_CHECKPOINT
 pytestmark = pytest.mark.slow  # a two-node Ray cluster and nine Serve replicas
 
 NODES = 2
+ADMIN = {"TRICL_ADMIN_KEY": "admin-key"}
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def nodes():
 @pytest.fixture(scope="module")
 def cluster(shards, nodes):
     """The cluster command with 2 replicas per deployment, on two Ray nodes; yields its URL."""
-    with running_cluster(shards, replicas=2, address=nodes) as url:
+    with running_cluster(shards, replicas=2, address=nodes, env=ADMIN) as url:
         yield url
 
 
@@ -114,6 +115,49 @@ def test_batch_vector_similar_and_errors_are_the_services(cluster, live_server, 
     assert {name: state["replicas"] for name, state in health["deployments"].items()} == {
         name: {"RUNNING": 2} for name in ("ClusterIngress", "QueryEmbedding", "shard-0", "shard-1")
     }
+
+
+def test_gallery_routes_and_the_page_are_the_services(cluster, live_server):
+    """Images, thumbnails, near-duplicate groups across shards, feature examples merged from
+    every shard, the page, and their errors: byte for byte what one service answers (the
+    index version aside: the cluster's names each shard's). An admin reload is refused with
+    the command that rolls out a new index."""
+    routes = [
+        "/",
+        "/items/plain/item-03.png",
+        "/items/odd/name with spaces é.png?size=64",
+        "/items/odd/scan.tiff?size=16",
+        "/duplicates?threshold=0.9",
+        "/duplicates?threshold=0.95&k_features=4",
+        "/features/1/examples?n=4",
+        "/features/32/examples?n=50",
+        "/items/nope.png",
+        "/items/%2e%2e/%2e%2e/etc/passwd?size=32",
+        "/items/plain/item-03.png?size=9000",
+        "/duplicates?threshold=2",
+        "/features/33/examples",
+    ]
+    for route in routes:
+        ours = httpx.get(f"{cluster}{route}", timeout=120)
+        theirs = httpx.get(f"{live_server}{route}", timeout=60)
+        assert ours.status_code == theirs.status_code, route
+        assert ours.headers["content-type"] == theirs.headers["content-type"], route
+        if ours.headers["content-type"] != "application/json":
+            assert ours.content == theirs.content, route
+            continue
+        mine, other = ours.json(), theirs.json()
+        if "index_version" in other:
+            assert mine.pop("index_version") != other.pop("index_version")
+        assert mine == other, route
+    refused = httpx.post(f"{cluster}/admin/reload", timeout=30)
+    assert refused.status_code == 401 and "admin key" in refused.json()["detail"]
+    kept = httpx.post(f"{cluster}/admin/reload", headers={"X-Admin-Key": "admin-key"}, timeout=30)
+    assert kept.status_code == 409
+    assert "python -m service.cluster --shards NEW_FOLDER" in kept.json()["detail"]
+    groups = httpx.get(f"{cluster}/duplicates", params={"threshold": 0.9}, timeout=60).json()
+    assert groups["groups"], "the test gallery has near-duplicates at 0.9"
+    examples = httpx.get(f"{cluster}/features/1/examples", params={"n": 50}, timeout=60).json()
+    assert len(examples["highest"]) == 23  # every item, from both shards
 
 
 def replica_pids(deployment: str) -> list[int]:
