@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.build import gallery_or_demo
-from bench.http import running_cluster, running_service, wrk_load
+from bench.http import running_cluster, running_service, stage_split, wrk_load
 from bench.machine import describe_run
 from bench.search import synthetic_vectors
 from indexer.build import BuildConfig, build_index
@@ -129,14 +129,19 @@ def bench_cluster(
     k_features: int = 16,
 ) -> list[dict]:
     """QPS, p50 and p99 of POST /search through the Ray Serve cluster at each shard count, next
-    to one `python -m service` over the whole index, with wrk on the same images."""
+    to one `python -m service` over the whole index, with wrk on the same images; and where a
+    lone request's time goes in each (Server-Timing medians: the cluster's `forward` is the
+    call to the embedding deployment, its `search` the calls to every shard)."""
     ids = (index_dir / IDS_FILE).read_text(encoding="utf-8").splitlines()[:256]
     images = [str(gallery / item) for item in ids]
     index = load_index(index_dir)
-    rows = []
+    rows, splits = [], []
 
     def measure(setup: str, shards: int, url: str) -> None:
         wrk_load(url, images, 4, min(3.0, duration), k_features)  # warm-up
+        (lone,) = stage_split(url, images, [k_features], requests=200)
+        splits.append({"setup": setup, "shards": shards} | lone)
+        print(f"  {setup}, {shards} shards, a lone request: {lone}", flush=True)
         for concurrency in concurrencies:
             result = wrk_load(url, images, concurrency, duration, k_features)
             rows.append({"setup": setup, "shards": shards, "k_features": k_features} | result)
@@ -153,7 +158,7 @@ def bench_cluster(
         split_index(index, shards, count)
         with running_cluster(shards) as url:
             measure("Ray Serve cluster", count, url)
-    return rows
+    return rows, splits
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         real = index.vectors
         results["service_lists_bytes_per_image"] = python_list_bytes(index)
         print(results["service_lists_bytes_per_image"], flush=True)
-        results["serving"] = bench_cluster(
+        results["serving"], results["lone_request_split"] = bench_cluster(
             work / f"local-{args.workers[-1]}", gallery, work, args.shards, args.concurrency,
             args.duration,
         )  # fmt: skip

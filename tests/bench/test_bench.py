@@ -92,6 +92,9 @@ def test_the_scaling_benchmark_runs_at_a_tiny_size(gallery, tmp_path, local_ray)
     serving = [(row["setup"], row["shards"], row["concurrency"]) for row in results["serving"]]
     assert serving == [("one service", 1, 2)]
     assert all(row["requests"] > 0 and row["errors"] == 0 for row in results["serving"])
+    (lone,) = results["lone_request_split"]
+    assert (lone["setup"], lone["k_features"]) == ("one service", 16)
+    assert {"parse", "forward", "search", "json"} <= set(lone["stages_ms"])
 
 
 def test_the_soak_records_a_memory_curve_quiet_and_beside_a_hog(index_dir, gallery):
