@@ -32,6 +32,12 @@ SERVE_PATIENCE = {
     "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "300",
     "RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S": "30",
 }
+# Ray starts its worker processes (every Serve replica and the HTTP proxy) at nice 15, below
+# everything else on the machine. Beside a normal-priority CPU hog on 2 cores a lone query then
+# took 513-686 ms (p50) against 71-79 ms at nice 0, in the same runs. Serving replicas compete
+# as `python -m service` does. Read by the raylet when it starts: nodes started with `ray start`
+# need it in their environment.
+SERVING_PRIORITY = {"RAY_worker_niceness": "0"}
 
 
 def build_parser(defaults: Settings) -> argparse.ArgumentParser:
@@ -71,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    for name, value in SERVE_PATIENCE.items():  # for a Ray this process starts
+    for name, value in (SERVE_PATIENCE | SERVING_PRIORITY).items():  # for a Ray started here
         os.environ.setdefault(name, value)
     patience = {name: os.environ[name] for name in SERVE_PATIENCE}
     ray.init(address=args.address, log_to_driver=False, runtime_env={"env_vars": patience})

@@ -7,12 +7,13 @@ import sys
 
 from ray.cluster_utils import Cluster
 
-from service.cluster.__main__ import SERVE_PATIENCE
+from service.cluster.__main__ import SERVE_PATIENCE, SERVING_PRIORITY
 
 
 def main() -> None:
     nodes = int(sys.argv[1])
-    os.environ.update(SERVE_PATIENCE)  # the nodes' processes (Serve's controller) inherit it
+    # The nodes' processes (Serve's controller, the raylets) inherit them, as the command's own.
+    os.environ.update(SERVE_PATIENCE | SERVING_PRIORITY)
     cluster = Cluster(
         initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False}
     )

@@ -201,6 +201,8 @@ def queries_meanwhile(url: str, image: bytes):
 def test_a_killed_shard_replica_is_replaced_without_failed_queries(cluster, gallery):
     pids = replica_pids("shard-1")
     assert len(pids) == 2
+    # Ray's default would be nice 15: starved beside any normal-priority work.
+    assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in pids} == {0}
     with queries_meanwhile(cluster, (gallery / "plain/item-02.png").read_bytes()) as answers:
         os.kill(pids[0], signal.SIGKILL)
         wait_for(
