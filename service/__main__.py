@@ -7,12 +7,9 @@ from pathlib import Path
 import uvicorn
 from pydantic import ValidationError
 
-from indexer.index_dir import MANIFEST_FILE
-from service.app import create_app
 from service.process import set_up_serving_process
 from service.settings import Settings
-from service.state import load_state, open_index
-from service.workers import serve_workers
+from service.workers import index_problem_checked_apart, serve_workers
 
 
 def build_parser(defaults: Settings) -> argparse.ArgumentParser:
@@ -45,13 +42,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {variable}: {problem['msg']}", file=sys.stderr)
         return 2
     args = build_parser(defaults).parse_args(argv)
-    if not (args.index / MANIFEST_FILE).is_file():
-        print(
-            f"error: {args.index} is not an index directory; "
-            "build one with python -m indexer build",
-            file=sys.stderr,
-        )
-        return 2
     if args.workers < 1:
         print(f"error: --workers must be at least 1, got {args.workers}", file=sys.stderr)
         return 2
@@ -65,16 +55,26 @@ def main(argv: list[str] | None = None) -> int:
         }
     )
     set_up_serving_process()
-    try:
-        # With several workers each loads the index itself; here it is only checked.
-        state = load_state(settings) if settings.workers == 1 else open_index(settings)
-    except (ValueError, OSError) as error:
-        print(f"error: cannot serve {args.index}: {error}", file=sys.stderr)
-        return 2
     if settings.workers > 1:
-        del state
+        problem = index_problem_checked_apart(settings)  # each worker loads the index itself
+        if problem is not None:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
         serve_workers(settings)
         return 0
+    return serve_in_this_process(settings)
+
+
+def serve_in_this_process(settings: Settings) -> int:
+    # Imported here: the supervisor of several workers never needs the app or the index code.
+    from service.app import create_app
+    from service.state import load_state
+
+    try:
+        state = load_state(settings)
+    except (ValueError, OSError) as error:
+        print(f"error: cannot serve {settings.index}: {error}", file=sys.stderr)
+        return 2
     # No access log: /metrics counts every request, and a line per request costs throughput.
     uvicorn.run(
         create_app(settings, state),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.index_dir import LoadedIndex, load_index
+from indexer.index_dir import MANIFEST_FILE, LoadedIndex, load_index
 from models.config import ONNX_FILE, EncoderConfig, read_config
 from models.onnx_encoder import OnnxEncoder
 from service.duplicates import DuplicateGroupsCache
@@ -65,6 +65,11 @@ def load_state(
 
 def open_index(settings: Settings) -> tuple[LoadedIndex, dict]:
     """The index (verified against its checksums) and its model's config, checked to match."""
+    if not (Path(settings.index) / MANIFEST_FILE).is_file():
+        raise ValueError(
+            "it is not an index directory (no manifest.json); "
+            "build one with python -m indexer build"
+        )
     index = load_index(Path(settings.index))
     model_config = read_config(index.model_dir)
     if model_config["id"] != index.manifest["model"]["id"]:
@@ -73,6 +78,15 @@ def open_index(settings: Settings) -> tuple[LoadedIndex, dict]:
             f"but holds {model_config['id']}: rebuild the index"
         )
     return index, model_config
+
+
+def index_problem(settings: Settings) -> str | None:
+    """Why the index at settings.index cannot be served, in one line; None when it can."""
+    try:
+        open_index(settings)
+    except (ValueError, OSError) as error:
+        return f"cannot serve {settings.index}: {error}"
+    return None
 
 
 def threads_per_worker(settings: Settings) -> int:

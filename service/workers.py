@@ -1,27 +1,27 @@
-"""Several worker processes serving one port (`--workers N`, TRICL_WORKERS).
+"""Several worker processes serving one port (`--workers N`, TRICL_WORKERS): the supervisor.
 
 One process answers at most about one core's worth of requests: decoding, validation and
 response building are Python under one interpreter lock. uvicorn's supervisor starts N workers
-on the same socket, and restarts one that dies. Each loads the index itself: vectors.npy and
-index.faiss are memory-mapped, so their pages are shared, but the ladder is held once per
-worker. The workers share a folder: Prometheus's multiprocess mode sums their metrics there,
-and a reload taken by one reaches the others through it (service/reload.py).
+on the same socket, and restarts one that dies. Each loads the index itself (the app of one
+worker is service/worker_app.py): vectors.npy and index.faiss are memory-mapped, so their pages
+are shared, but the ladder is held once per worker. The workers share a folder: Prometheus's
+multiprocess mode sums their metrics there, and a reload taken by one reaches the others
+through it (service/reload.py).
+
+The supervisor itself imports none of the app, the model or the index code: it checks the
+index in a short-lived child process. On the demo index it holds 39.5 MiB resident, against
+101.8 MiB when it loaded them itself only to check.
 """
 
+import multiprocessing
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import uvicorn
-from fastapi import FastAPI
-from prometheus_client import multiprocess
 
-from service.app import create_app
-from service.process import set_up_serving_process
-from service.reload import SiblingReloads, follow_siblings
 from service.settings import Settings
 
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
@@ -42,7 +42,7 @@ def serve_workers(settings: Settings) -> None:
         os.environ[variable] = str(shared / name)
     try:
         uvicorn.run(
-            "service.workers:worker_app",
+            "service.worker_app:worker_app",
             factory=True,
             workers=settings.workers,
             host=settings.host,
@@ -56,20 +56,14 @@ def serve_workers(settings: Settings) -> None:
         shutil.rmtree(shared, ignore_errors=True)
 
 
-def worker_app() -> FastAPI:
-    """The app of one worker process; its settings come from the environment."""
-    set_up_serving_process()
-    app = create_app()
-    reloads = SiblingReloads(Path(os.environ[RELOADS_DIR_VARIABLE]), app.state.settings.workers)
-    app.state.sibling_reloads = reloads
-    serve = app.router.lifespan_context
+def index_problem_checked_apart(settings: Settings) -> str | None:
+    """`service.state.index_problem`, run in a child process that exits afterwards."""
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter, not a copy of this one
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as child:
+        return child.submit(_index_problem, settings).result()
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with serve(app), follow_siblings(app, reloads):
-            yield
-        # Its gauges (the index's size) leave the sum; its counters stay counted.
-        multiprocess.mark_process_dead(os.getpid())
 
-    app.router.lifespan_context = lifespan
-    return app
+def _index_problem(settings: Settings) -> str | None:
+    from service.state import index_problem  # in the child only (see the module's docstring)
+
+    return index_problem(settings)

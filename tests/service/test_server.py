@@ -33,15 +33,19 @@ def test_bad_request_over_http_leaves_the_server_up(live_server):
     assert httpx.get(f"{live_server}/health", timeout=5).json() == {"status": "ok"}
 
 
-def test_missing_index_is_one_clear_line(tmp_path):
+@pytest.mark.parametrize("workers", ["1", "2"])  # with 2, checked in a child process
+def test_missing_index_is_one_clear_line(tmp_path, workers):
     result = subprocess.run(
-        [sys.executable, "-m", "service", "--index", str(tmp_path / "none")],
+        [sys.executable, "-m", "service", "--index", str(tmp_path / "none"), "--workers", workers],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 2
-    assert result.stderr.strip().endswith("build one with python -m indexer build")
+    assert result.stderr.strip().splitlines() == [
+        f"error: cannot serve {tmp_path / 'none'}: it is not an index directory (no "
+        "manifest.json); build one with python -m indexer build"
+    ]
 
 
 def test_a_bad_setting_or_worker_count_is_one_clear_line(index_dir):
@@ -60,3 +64,16 @@ def test_a_bad_setting_or_worker_count_is_one_clear_line(index_dir):
         assert result.returncode == 2
         assert result.stderr.strip().startswith(expected), result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_supervisor_of_several_workers_imports_no_app_model_or_index_code():
+    """It only starts and restarts workers; the index is checked in a child process."""
+    probe = (
+        "import sys, service.__main__, service.workers; "
+        "print(sorted(m for m in ('faiss', 'onnxruntime', 'numpy', 'fastapi', 'service.app', "
+        "'service.state', 'indexer.index_dir') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]"
