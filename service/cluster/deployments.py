@@ -21,7 +21,7 @@ from models.config import EncoderConfig, read_config
 from service.engine import SearchEngine
 from service.gallery import GalleryFiles, ItemNotFound
 from service.plan import SearchPlan
-from service.searcher import FolderEmpty, Found, LocalSearcher
+from service.searcher import FolderEmpty, Found, Hits, LocalSearcher
 from service.settings import Settings
 from service.state import load_query_encoder, warm_up_ladder
 
@@ -67,7 +67,7 @@ class ShardSearch:
     def holds(self, item_id: str) -> bool:
         return self.searcher.holds(item_id)
 
-    def feature_extremes(self, feature: int, n: int):
+    def feature_extremes(self, feature: int, n: int) -> tuple[Hits, Hits]:
         return self.searcher.feature_extremes(feature, n)
 
     def gallery_vectors(self) -> tuple[np.ndarray, list[str]]:
