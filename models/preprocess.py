@@ -25,7 +25,8 @@ def to_pixels(image: Image.Image, config: EncoderConfig) -> np.ndarray:
     image = image.convert(target_mode)
     size = config.image_size
     if image.size != (size, size):
-        image = ImageOps.pad(image, (size, size), method=Image.Resampling.BILINEAR, color=0)
+        method = Image.Resampling[config.resample.upper()]
+        image = ImageOps.pad(image, (size, size), method=method, color=0)
     pixels = np.array(image, dtype=np.uint8)  # a writable copy, so torch can share it
     return pixels[:, :, None] if pixels.ndim == 2 else pixels
 

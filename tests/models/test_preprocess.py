@@ -1,11 +1,16 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from models.config import EncoderConfig
+from models.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from models.config import EncoderConfig, read_config
 from models.encoder import normalize
+from models.inference import embed_pixels, for_inference
 from models.preprocess import to_pixels
+from tests.helpers.images import garment
 
 GRAY = EncoderConfig()
 RGB = EncoderConfig(in_channels=3, image_size=32, mean=(0.5,) * 3, std=(0.25,) * 3)
@@ -40,3 +45,34 @@ def test_non_square_images_are_padded_not_cropped():
     pixels = to_pixels(image, GRAY)[:, :, 0]
     assert pixels[14, :].min() == 255  # full width kept
     assert pixels[0, 14] == 0 and pixels[27, 14] == 0  # padded above and below
+
+
+def test_a_copy_scaled_up_embeds_next_to_its_original():
+    """A gallery image sent back at twice its size (a photo, a re-export) must come out of
+    preprocessing close to the original; bilinear resizing blurred it enough to lose it."""
+    encoder = for_inference(load_checkpoint(DEFAULT_CHECKPOINT)[0])
+    shipped = EncoderConfig.from_dict(read_config(DEFAULT_CHECKPOINT)["encoder"])
+    assert shipped.resample == "lanczos"
+    originals = [Image.fromarray(garment(seed)) for seed in range(6)]
+    scaled = [image.resize((56, 56), Image.Resampling.BICUBIC) for image in originals]
+
+    def cosines(config: EncoderConfig) -> np.ndarray:
+        pairs = [
+            np.stack([to_pixels(a, config), to_pixels(b, config)])
+            for a, b in zip(originals, scaled, strict=True)
+        ]
+        vectors = embed_pixels(encoder, np.concatenate(pairs)).reshape(len(pairs), 2, -1)
+        vectors /= np.linalg.norm(vectors, axis=2, keepdims=True)
+        return (vectors[:, 0] * vectors[:, 1]).sum(axis=1)
+
+    lanczos, bilinear = cosines(shipped), cosines(replace(shipped, resample="bilinear"))
+    assert (lanczos > bilinear).all(), (lanczos, bilinear)
+    assert lanczos.min() >= 0.97, lanczos
+
+
+def test_checkpoints_from_before_resample_keep_resizing_bilinearly():
+    written_before = {"in_channels": 1, "image_size": 28}
+    assert EncoderConfig.from_dict(written_before).resample == "bilinear"
+    assert EncoderConfig().resample == "lanczos"
+    with pytest.raises(ValueError, match="resample must be one of bilinear, lanczos, got 'cubic'"):
+        EncoderConfig(resample="cubic")
