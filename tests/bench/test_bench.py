@@ -4,7 +4,7 @@ import pytest
 
 from bench.__main__ import main
 from bench.batch import bench_batch
-from bench.duplicates import pair_scores, write_planted_gallery
+from bench.duplicates import balanced_threshold, pair_scores, write_planted_gallery
 from indexer.duplicates import DuplicateGroups
 
 QUIET, HOG = "quiet", "beside a CPU hog"
@@ -160,6 +160,26 @@ def test_planted_near_duplicates_are_scored_as_pairs(gallery, tmp_path):
     assert scores["pairs_found"] == 21 and scores["precision"] == round(15 / 21, 4)
     assert scores["recall"] == 0.5
     assert scores["recall_by_alteration"] == dict.fromkeys(sorted(kinds), 0.5)
+
+
+def test_the_validation_gallery_holds_other_images_and_chooses_the_balanced_threshold(
+    gallery, tmp_path
+):
+    first = write_planted_gallery(tmp_path / "first", 3, 1, source=gallery / "plain")
+    after = write_planted_gallery(tmp_path / "after", 3, 1, source=gallery / "plain", skip=3)
+    pixels = {
+        (tmp_path / folder / name).read_bytes()
+        for folder, origin in (("first", first), ("after", after))
+        for name in origin
+        if name.startswith("originals/")
+    }
+    assert len(pixels) == 6  # no original of the validation gallery is one of the first
+    rows = [
+        {"threshold": 0.9, "precision": 0.5, "recall": 0.99},
+        {"threshold": 0.95, "precision": 0.8, "recall": 0.85},
+        {"threshold": 0.98, "precision": 0.99, "recall": 0.6},
+    ]
+    assert balanced_threshold(rows) == 0.95
 
 
 def test_concurrency_gain_is_the_quiet_median_qps_ratio():
