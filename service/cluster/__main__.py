@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     running = serve.status().applications
     rollout = APP_NAME in running
     started = time.monotonic()
-    deploy(args.shards, generation, settings, args.replicas)
+    deploy(args.shards, generation, settings, args.replicas, rollout=rollout)
     if rollout:
         retire_others(generation, args.replicas)
         print(f"rolled out {generation} in {time.monotonic() - started:.0f} s", flush=True)
@@ -118,15 +118,19 @@ def start_serve(host: str, port: int) -> None:
             print("Serve's HTTP proxy is not ready after a minute; waiting", file=sys.stderr)
 
 
-def deploy(shards: Path, generation: str, settings: Settings, replicas: int) -> None:
-    """The generation's deployments, one shard at a time (each waits until it is healthy,
-    so a rollout never needs every new shard's memory at once), then the ingress on them."""
+def deploy(
+    shards: Path, generation: str, settings: Settings, replicas: int, *, rollout: bool
+) -> None:
+    """The generation's deployments, then the ingress on them. In a rollout the shards come up
+    one at a time (each waits until it is healthy), so the old generation and the new one never
+    need every new shard's memory at once beside it; a first start brings them all up together."""
     from ray import serve
 
     from service.cluster.deployments import generation_application, ingress_application
 
-    for count in range(1, len(shard_dirs(shards)) + 1):
-        application = generation_application(shards, settings, replicas=replicas, shards=count)
+    count = len(shard_dirs(shards))
+    for upto in range(1, count + 1) if rollout else (count,):
+        application = generation_application(shards, settings, replicas=replicas, shards=upto)
         serve.run(application, name=generation, route_prefix=None)
     serve.run(ingress_application(generation, settings, replicas=replicas), name=APP_NAME)
 
