@@ -45,15 +45,8 @@ def load_state(
 ) -> ServiceState:
     """Load and cross-check the index and the model stored inside it."""
     index, model_config = open_index(settings)
-    encoder = load_query_encoder(index, model_config, threads=threads_per_worker(settings))
     engine = SearchEngine(index, cache_bytes=settings.budget_cache_bytes, ladder=settings.ladder)
-    embedder = QueryEmbedder(
-        encoder,
-        index.keep,
-        max_batch=settings.embed_max_batch,
-        max_wait_ms=settings.embed_max_wait_ms,
-        on_batch=on_batch,
-    )
+    embedder = query_embedder(index, model_config, settings, on_batch)
     warm_up(embedder, engine)
     indexed_gallery = index.manifest.get("gallery")
     gallery_root = settings.gallery or (Path(indexed_gallery) if indexed_gallery else None)
@@ -95,6 +88,22 @@ def threads_per_worker(settings: Settings) -> int:
     return max(1, min(4, len(os.sched_getaffinity(0)) // settings.workers))
 
 
+def query_embedder(
+    index: LoadedIndex,
+    model_config: dict,
+    settings: Settings,
+    on_batch: Callable[[int], None] = lambda size: None,
+) -> QueryEmbedder:
+    """The index's model behind the batcher that queries share, as settings ask."""
+    return QueryEmbedder(
+        load_query_encoder(index, model_config, threads=threads_per_worker(settings)),
+        index.keep,
+        max_batch=settings.embed_max_batch,
+        max_wait_ms=settings.embed_max_wait_ms,
+        on_batch=on_batch,
+    )
+
+
 def load_query_encoder(
     index: LoadedIndex, model_config: dict, *, threads: int | None = None
 ) -> PixelEncoder:
@@ -129,13 +138,18 @@ def warm_up(embedder: QueryEmbedder, engine: SearchEngine) -> None:
     before /health answers: the first calls allocate ONNX Runtime's memory arena and touch the
     ladder's pages for the first time, which would otherwise land on the first users' requests.
     """
+    warm_up_ladder(engine, warm_up_model(embedder))
+
+
+def warm_up_model(embedder: QueryEmbedder) -> np.ndarray:
+    """One forward pass at each batch size queries will use; returns a query vector."""
     config = embedder.encoder.config
     for batch in sorted({1, embedder.max_batch}):
         pixels = np.zeros(
             (batch, config.image_size, config.image_size, config.in_channels), np.uint8
         )
         query = embedder.encoder.embed(pixels, keep=embedder.keep)[0]
-    warm_up_ladder(engine, query)
+    return query
 
 
 def warm_up_ladder(engine: SearchEngine, query: np.ndarray) -> None:

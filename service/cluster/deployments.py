@@ -1,9 +1,11 @@
-"""The Ray Serve deployments: a searcher per index shard, the query model, and the ingress.
+"""The Ray Serve deployments: a searcher per index shard, and the ingress.
 
 Each shard deployment holds one shard's ladder (its N replicas each hold a copy) and answers
-`find` with that shard's exact best rows; the embedding deployment runs the index's ONNX model
-on queries batched across requests; the ingress serves the service's own search routes, with
-a searcher that sends each query's vector to every shard and merges their answers by score.
+`find` with that shard's exact best rows. The ingress serves the service's own routes: it
+embeds each query itself, with the index's ONNX model batched across the requests it holds as
+the service does, and sends the vector to every shard, merging their answers by score. A
+separate model deployment would cost a hop between processes (about 5 ms of latency and as
+much CPU on a 2-core node) for a forward pass of a quarter of a millisecond.
 """
 
 import asyncio
@@ -17,13 +19,12 @@ from ray.serve.handle import DeploymentHandle
 
 from indexer.index_dir import load_index
 from indexer.shards import load_shards, shard_dirs
-from models.config import EncoderConfig, read_config
 from service.engine import SearchEngine
 from service.gallery import GalleryFiles, ItemNotFound
 from service.plan import SearchPlan
 from service.searcher import FolderEmpty, Found, Hits, LocalSearcher
 from service.settings import Settings
-from service.state import load_query_encoder, warm_up_ladder
+from service.state import warm_up_ladder
 
 # Replicas ask for no whole CPU: on small nodes the shards, the model and the ingress share
 # the cores, as the processes of one `python -m service` share them.
@@ -87,35 +88,21 @@ class ShardSearch:
         }
 
 
-@serve.deployment(ray_actor_options=NO_CPU_RESERVED, health_check_period_s=2)
-class QueryEmbedding:
-    """The index's encoder (ONNX Runtime), fed by requests from every ingress replica."""
-
-    def __init__(self, index_dir: str) -> None:
-        index = load_index(Path(index_dir))
-        self.model_config = read_config(index.model_dir)
-        self.encoder = load_query_encoder(index, self.model_config)
-        self.keep = index.keep
-
-    def config(self) -> dict:
-        return self.model_config["encoder"]
-
-    @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.002)
-    async def embed(self, pixels: list[np.ndarray]) -> list[np.ndarray]:
-        """Queries arriving together go through the model in one pass."""
-        return list(self.encoder.embed(np.stack(pixels), keep=self.keep))
-
-
 @serve.deployment(ray_actor_options=NO_CPU_RESERVED)
 class Generation:
-    """The root of one generation's application (its shards and its model): it names them,
-    so an ingress can find them by the application's name alone."""
+    """The root of one generation's application: it names its shards and where their model
+    is, so an ingress can find them by the application's name alone."""
 
-    def __init__(self, shards: list[DeploymentHandle], embedding: DeploymentHandle) -> None:
+    def __init__(self, shards: list[DeploymentHandle], model_index: str) -> None:
         self.shard_names = [shard.deployment_name for shard in shards]
+        self.model_index_dir = model_index
 
     def shards(self) -> list[str]:
         return self.shard_names
+
+    def model_index(self) -> str:
+        """A shard directory (each holds the same model), read by the ingress."""
+        return self.model_index_dir
 
 
 @serve.deployment(ray_actor_options=NO_CPU_RESERVED, health_check_period_s=2)
@@ -135,13 +122,10 @@ class ClusterIngress:
 
         root = serve.get_app_handle(self.generation)
         names = await root.shards.remote()
+        model_index = Path(await root.model_index.remote())
         shards = [serve.get_deployment_handle(name, self.generation) for name in names]
-        embedding = serve.get_deployment_handle("QueryEmbedding", self.generation)
-        config = EncoderConfig.from_dict(await embedding.config.remote())
         described = await asyncio.gather(*(shard.describe.remote() for shard in shards))
-        return create_cluster_app(
-            self.settings, shards, embedding, config, described, self.generation
-        )
+        return create_cluster_app(self.settings, shards, model_index, described, self.generation)
 
 
 def generation_name(shards_root: Path) -> str:
@@ -154,7 +138,7 @@ def generation_application(
     shards_root: Path, settings: Settings, *, replicas: int = 1, shards: int | None = None
 ) -> serve.Application:
     """One generation: a deployment per shard below `shards_root` (the first `shards` of
-    them) with `replicas` replicas each, and the embedding deployment of their model."""
+    them) with `replicas` replicas each."""
     load_shards(shards_root)  # every shard verified, one model and keep: fail here, not later
     directories = shard_dirs(shards_root)[:shards]
     bound = [
@@ -163,8 +147,7 @@ def generation_application(
         )
         for number, directory in enumerate(directories)
     ]
-    embedding = QueryEmbedding.options(num_replicas=replicas).bind(str(directories[0].resolve()))
-    return Generation.bind(bound, embedding)
+    return Generation.bind(bound, str(directories[0].resolve()))
 
 
 def ingress_application(

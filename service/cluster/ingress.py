@@ -3,15 +3,13 @@
 `ClusterSearcher` is a `Searcher` (service.searcher) that sends each query's vector to every
 shard deployment through Serve handles and merges their answers by score, so every route
 (searches, gallery items, duplicates, feature examples, the page), parameter, response, error
-and the API key are those of `python -m service`. A query is embedded once, by the embedding
-deployment, not once per shard. A shard whose replica dies mid-request is asked again (Serve
-routes the retry to a live replica, or to the one it starts in its place); if none answers in
-time the caller gets 503 with a sentence, never a 500.
+and the API key are those of `python -m service`. A query is embedded once, here, with the
+service's own batched embedder, not once per shard. A shard whose replica dies mid-request is
+asked again (Serve routes the retry to a live replica, or to the one it starts in its place);
+if none answers in time the caller gets 503 with a sentence, never a 500.
 """
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,15 +18,15 @@ import ray
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from PIL import Image
 from ray import serve
 from ray.serve.handle import DeploymentHandle, DeploymentResponse
 
-from models.config import EncoderConfig
-from models.preprocess import to_pixels
+from indexer.index_dir import load_index
+from models.config import read_config
 from service.api_models import error_responses
 from service.app import configure_app
 from service.duplicates import DuplicateGroupsCache
+from service.embedding import QueryEmbedder
 from service.gallery import ItemNotFound, SharedGalleryFiles
 from service.metrics import ServiceMetrics
 from service.plan import SearchPlan
@@ -36,7 +34,7 @@ from service.routes import items, observability, page, search
 from service.searcher import FolderEmpty, Found, Hits, merge_extremes, merge_found, merge_hits
 from service.security import AdminKey
 from service.settings import Settings
-from service.timing import StageTimes
+from service.state import query_embedder, warm_up_model
 
 RETRIES = 3  # a dead replica's calls fail at once; Serve has a live one (or a new one) soon
 RETRY_PAUSE_S = 0.5
@@ -115,38 +113,6 @@ class ClusterSearcher:
         ]
 
 
-class RemoteEmbedder:
-    """The query path of service.embedding, with the forward pass on the embedding deployment
-    (which batches queries from every ingress replica)."""
-
-    def __init__(self, handle: DeploymentHandle, config: EncoderConfig) -> None:
-        self.handle = handle
-        self.config = config
-
-    @contextmanager
-    def arriving(self) -> Iterator[None]:
-        yield None  # batching happens in the embedding deployment
-
-    def preprocess(self, image: Image.Image) -> np.ndarray:
-        return to_pixels(image, self.config)
-
-    def embed_one(self, image: Image.Image, arrival=None, times: StageTimes | None = None):
-        times = times or StageTimes()
-        with times.stage("preprocess"):
-            pixels = self.preprocess(image)
-        with times.stage("forward"):
-            return _answer(self.handle.embed, (pixels,), "the query model")
-
-    def embed_many(self, pixels: list[np.ndarray]) -> np.ndarray:
-        sent = [self.handle.embed.remote(one) for one in pixels]  # batched by the deployment
-        return np.stack(
-            [
-                _answer(self.handle.embed, (one,), "the query model", sent=response)
-                for one, response in zip(pixels, sent, strict=True)
-            ]
-        )
-
-
 class ClusterState:
     """What the routes read from app.state.service, over every shard (`described`: each
     shard's `describe()`). Gallery files are read from the gallery folder where the ingress
@@ -155,7 +121,7 @@ class ClusterState:
     def __init__(
         self,
         searcher: ClusterSearcher,
-        embedder: RemoteEmbedder,
+        embedder: QueryEmbedder,
         described: list[dict],
         gallery: Path | None,
     ) -> None:
@@ -172,21 +138,26 @@ class ClusterState:
 def create_cluster_app(
     settings: Settings,
     shards: list[DeploymentHandle],
-    embedding: DeploymentHandle,
-    config: EncoderConfig,
+    model_index: Path,
     described: list[dict],
     generation: str,
 ) -> FastAPI:
     """The ingress app: the service's routes and metrics, cluster health and info
-    (`described`: each shard's `describe()`; `generation`: the application holding them)."""
+    (`model_index`: a shard directory, for its model; `described`: each shard's `describe()`;
+    `generation`: the application holding them)."""
     app = FastAPI(
         title="triCL image retrieval",
         summary="Nearest gallery images at any feature budget, served by a Ray Serve cluster.",
         version="0.1.0",
     )
-    configure_app(app, settings, ServiceMetrics())
+    metrics = ServiceMetrics()
+    configure_app(app, settings, metrics)
     searcher = ClusterSearcher(shards, described[0]["keep"])
-    embedder = RemoteEmbedder(embedding, config)
+    index = load_index(model_index)
+    embedder = query_embedder(
+        index, read_config(index.model_dir), settings, metrics.embed_batch.observe
+    )
+    warm_up_model(embedder)
     app.state.service = ClusterState(searcher, embedder, described, settings.gallery)
     app.state.described = described
     app.state.generation = generation

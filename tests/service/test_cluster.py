@@ -113,7 +113,7 @@ def test_batch_vector_similar_and_errors_are_the_services(cluster, live_server, 
     health = httpx.get(f"{cluster}/health", timeout=30).json()
     assert health["status"] == "ok"
     assert {name: state["replicas"] for name, state in health["deployments"].items()} == {
-        name: {"RUNNING": 2} for name in ("ClusterIngress", "QueryEmbedding", "shard-0", "shard-1")
+        name: {"RUNNING": 2} for name in ("ClusterIngress", "shard-0", "shard-1")
     }
 
 
