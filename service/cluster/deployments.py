@@ -26,7 +26,7 @@ from service.searcher import FolderEmpty, Found, Hits, LocalSearcher
 from service.settings import Settings
 from service.state import warm_up_ladder
 
-# Replicas ask for no whole CPU: on small nodes the shards, the model and the ingress share
+# Replicas ask for no whole CPU: on small nodes the shards and the ingress (with the model) share
 # the cores, as the processes of one `python -m service` share them.
 NO_CPU_RESERVED = {"num_cpus": 0}
 
