@@ -18,6 +18,11 @@ from service.gallery import GalleryFiles
 from service.searcher import LocalSearcher
 from service.settings import Settings
 
+# A query's forward pass runs on one thread, as its FAISS scan does: requests already run side
+# by side (and worker processes use further cores), while a pass split over two threads waited
+# for a second core beside other work (docs/performance.md, "One thread per forward pass").
+QUERY_THREADS = 1
+
 logger = logging.getLogger(__name__)
 
 
@@ -82,12 +87,6 @@ def index_problem(settings: Settings) -> str | None:
     return None
 
 
-def threads_per_worker(settings: Settings) -> int:
-    """Cores shared out among the worker processes (at most 4 each: a 28x28 forward pass
-    gains nothing from more), so that workers busy at once do not oversubscribe the cores."""
-    return max(1, min(4, len(os.sched_getaffinity(0)) // settings.workers))
-
-
 def query_embedder(
     index: LoadedIndex,
     model_config: dict,
@@ -96,7 +95,7 @@ def query_embedder(
 ) -> QueryEmbedder:
     """The index's model behind the batcher that queries share, as settings ask."""
     return QueryEmbedder(
-        load_query_encoder(index, model_config, threads=threads_per_worker(settings)),
+        load_query_encoder(index, model_config, threads=QUERY_THREADS),
         index.keep,
         max_batch=settings.embed_max_batch,
         max_wait_ms=settings.embed_max_wait_ms,
