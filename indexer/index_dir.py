@@ -137,24 +137,35 @@ def write_index(
         raise
 
 
+@dataclass(frozen=True)
+class IndexModel:
+    """An index's manifest and model folder, without its vectors or search structure: what a
+    process that only embeds queries (a cluster's ingress) reads."""
+
+    path: Path
+    manifest: dict
+
+    @property
+    def keep(self) -> int:
+        return int(self.manifest["keep"])
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path / MODEL_DIR
+
+
+def load_index_model(path: Path) -> IndexModel:
+    """Read the manifest and verify the model's files only; the rest of the index (gigabytes
+    in a large shard) is verified by whoever loads it."""
+    manifest = _read_manifest(path)
+    _verify_checksums(path, manifest, under=f"{MODEL_DIR}/")
+    return IndexModel(path, manifest)
+
+
 def load_index(path: Path) -> LoadedIndex:
     """Read and verify an index directory; raises ValueError naming what is wrong."""
-    manifest_path = path / MANIFEST_FILE
-    if not manifest_path.is_file():
-        raise ValueError(f"{path} is not an index directory (no {MANIFEST_FILE}); build one first")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{MANIFEST_FILE} is not valid JSON: {error}") from error
-    if manifest.get("format") != INDEX_FORMAT:
-        raise ValueError(
-            f"index format {manifest.get('format')!r} is not supported (expected {INDEX_FORMAT})"
-        )
-    for name, expected in manifest.get("checksums", {}).items():
-        if not (path / name).is_file():
-            raise ValueError(f"index file {name} is missing")
-        if file_sha256(path / name) != expected:
-            raise ValueError(f"index file {name} does not match its checksum: the index is corrupt")
+    manifest = _read_manifest(path)
+    _verify_checksums(path, manifest)
     # Mapped, not read: pages a search never touches (a budget served by compressed codes, the
     # rows outside a shortlist) stay on disk, and the kernel can drop the rest under pressure.
     vectors = np.load(path / VECTORS_FILE, mmap_mode="r", allow_pickle=False)
@@ -186,6 +197,32 @@ def load_index(path: Path) -> LoadedIndex:
     if structure.d != manifest["index"]["features"]:
         raise ValueError(f"{FAISS_FILE} covers {structure.d} features, the manifest says otherwise")
     return LoadedIndex(path, manifest, vectors, ids, structure, hashes)
+
+
+def _read_manifest(path: Path) -> dict:
+    manifest_path = path / MANIFEST_FILE
+    if not manifest_path.is_file():
+        raise ValueError(f"{path} is not an index directory (no {MANIFEST_FILE}); build one first")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{MANIFEST_FILE} is not valid JSON: {error}") from error
+    if manifest.get("format") != INDEX_FORMAT:
+        raise ValueError(
+            f"index format {manifest.get('format')!r} is not supported (expected {INDEX_FORMAT})"
+        )
+    return manifest
+
+
+def _verify_checksums(path: Path, manifest: dict, *, under: str = "") -> None:
+    """Every checksummed file whose name starts with `under` exists and matches."""
+    for name, expected in manifest.get("checksums", {}).items():
+        if not name.startswith(under):
+            continue
+        if not (path / name).is_file():
+            raise ValueError(f"index file {name} is missing")
+        if file_sha256(path / name) != expected:
+            raise ValueError(f"index file {name} does not match its checksum: the index is corrupt")
 
 
 def file_sha256(path: Path) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.index_dir import MANIFEST_FILE, LoadedIndex, load_index
+from indexer.index_dir import MANIFEST_FILE, IndexModel, LoadedIndex, load_index
 from models.config import ONNX_FILE, EncoderConfig, read_config
 from models.onnx_encoder import OnnxEncoder
 from service.duplicates import DuplicateGroupsCache
@@ -88,7 +88,7 @@ def index_problem(settings: Settings) -> str | None:
 
 
 def query_embedder(
-    index: LoadedIndex,
+    index: LoadedIndex | IndexModel,
     model_config: dict,
     settings: Settings,
     on_batch: Callable[[int], None] = lambda size: None,
@@ -104,7 +104,7 @@ def query_embedder(
 
 
 def load_query_encoder(
-    index: LoadedIndex, model_config: dict, *, threads: int | None = None
+    index: LoadedIndex | IndexModel, model_config: dict, *, threads: int | None = None
 ) -> PixelEncoder:
     """ONNX Runtime over the index's model.onnx; torch only for an index built before it.
     `threads`: intra-op threads of one forward pass (default: a thread per core, at most 4)."""

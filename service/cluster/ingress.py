@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from ray import serve
 from ray.serve.handle import DeploymentHandle, DeploymentResponse
 
-from indexer.index_dir import load_index
+from indexer.index_dir import load_index_model
 from models.config import read_config
 from service.api_models import error_responses
 from service.app import configure_app
@@ -153,7 +153,7 @@ def create_cluster_app(
     metrics = ServiceMetrics()
     configure_app(app, settings, metrics)
     searcher = ClusterSearcher(shards, described[0]["keep"])
-    index = load_index(model_index)
+    index = load_index_model(model_index)  # its shards verify and load the rest
     embedder = query_embedder(
         index, read_config(index.model_dir), settings, metrics.embed_batch.observe
     )

@@ -9,7 +9,7 @@ from PIL import Image
 from indexer.__main__ import main
 from indexer.build import BuildConfig, build_index
 from indexer.demo import write_demo_gallery
-from indexer.index_dir import load_index
+from indexer.index_dir import load_index, load_index_model
 from models.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from tests.helpers.images import BROKEN, garment, write_gallery, write_idx
 
@@ -113,6 +113,20 @@ def test_corrupt_index_fails_to_load_with_a_clear_message(index_dir, tmp_path):
         stream.write(b"\x00\x00\x80\x7f")
     with pytest.raises(ValueError, match=r"vectors\.npy does not match its checksum"):
         load_index(copy)
+
+
+def test_reading_only_the_model_verifies_the_model_and_nothing_else(index_dir, tmp_path):
+    copy = tmp_path / "index"
+    shutil.copytree(index_dir, copy)
+    with (copy / "vectors.npy").open("r+b") as stream:
+        stream.seek(-4, 2)
+        stream.write(b"\x00\x00\x80\x7f")
+    model = load_index_model(copy)  # the vectors are the shards' to verify, not the ingress's
+    assert model.model_dir == copy / "model" and model.keep == load_index(index_dir).keep
+    with (copy / "model" / "model.onnx").open("ab") as stream:
+        stream.write(b"\x00")
+    with pytest.raises(ValueError, match=r"model/model\.onnx does not match its checksum"):
+        load_index_model(copy)
 
 
 def test_demo_gallery_writes_class_folders(tmp_path):
