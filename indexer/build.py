@@ -26,7 +26,7 @@ from indexer.index_dir import (
 )
 from indexer.retrieval import INDEX_TYPES, BuiltStructure, build_structure, choose_index_type
 from models.checkpoint import load_checkpoint
-from models.config import CONFIG_FILE, ONNX_FILE
+from models.config import CONFIG_FILE, MODEL_FILES, ONNX_FILE
 from models.device import resolve_device
 from models.encoder import Encoder
 from models.imagefiles import list_image_files
@@ -158,7 +158,10 @@ def model_with_onnx(model: Path, encoder: Encoder) -> Iterator[Path]:
         return
     with tempfile.TemporaryDirectory(prefix="tricl-model-") as work:
         copy = Path(work) / "model"
-        shutil.copytree(model, copy)
+        copy.mkdir()
+        for name in MODEL_FILES:
+            if (model / name).is_file():
+                shutil.copyfile(model / name, copy / name)
         logger.info("%s has no %s: exporting the encoder to ONNX", model, ONNX_FILE)
         export_onnx(encoder, copy / ONNX_FILE)
         yield copy

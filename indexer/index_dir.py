@@ -23,7 +23,7 @@ import faiss
 import numpy as np
 
 from indexer.retrieval import BuiltStructure, apply_search_params, build_structure
-from models.config import ONNX_FILE
+from models.config import MODEL_FILES, ONNX_FILE
 from models.vectors import unit_rows
 
 INDEX_FORMAT = 1
@@ -106,9 +106,9 @@ def write_index(
             structure = build_structure(unit_rows(vectors), "flat")
         faiss.write_index(structure.index, str(staging / FAISS_FILE))
         (staging / MODEL_DIR).mkdir()
-        for path in sorted(model_dir.iterdir()):
-            if path.is_file():
-                shutil.copyfile(path, staging / MODEL_DIR / path.name)
+        for name in MODEL_FILES:  # not a training run's caches or resume state
+            if (model_dir / name).is_file():
+                shutil.copyfile(model_dir / name, staging / MODEL_DIR / name)
         checksums = {
             name: file_sha256(staging / name)
             for name in CHECKSUMMED_FILES

@@ -5,7 +5,7 @@ import logging
 import sys
 from pathlib import Path
 
-from models.config import EncoderConfig
+from models.config import BACKBONES, EncoderConfig
 from models.losses import LOSSES
 from models.recipes import describe_importance, recipe_for_data
 from models.train import TrainConfig, train
@@ -21,8 +21,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     train_parser.add_argument("--loss", choices=sorted(LOSSES), default=TrainConfig.loss)
     train_parser.add_argument(
-        "--epochs", type=int, default=None, help="default: about 2,000 optimiser steps"
-    )
+        "--backbone", choices=BACKBONES, default=None,
+        help="efficientnet-lite0 (pretrained, frozen: a head is trained) or small-cnn (trained "
+        "from scratch); default: efficientnet-lite0 for a folder, small-cnn for fashion-mnist",
+    )  # fmt: skip
+    train_parser.add_argument(
+        "--epochs", type=int, default=None,
+        help="small CNN or --finetune: passes over the images (default: about 2,000 steps)",
+    )  # fmt: skip
+    train_parser.add_argument(
+        "--steps", type=int, default=None,
+        help="head on a pretrained backbone: optimiser steps (default: 3,000)",
+    )  # fmt: skip
+    train_parser.add_argument(
+        "--views", type=int, default=TrainConfig.views,
+        help="head on a pretrained backbone: cached views per image",
+    )  # fmt: skip
+    train_parser.add_argument(
+        "--finetune", action="store_true",
+        help="after the head, train the pretrained backbone's last blocks too (use a GPU)",
+    )  # fmt: skip
     train_parser.add_argument(
         "--out", type=Path, required=True, help="checkpoint directory to write"
     )
@@ -32,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         "--batch-size",
         type=int,
         default=None,
-        help="default: 256 for fashion-mnist, 128 for a folder",
+        help="default: 256 for a head or fashion-mnist, 128 for the small CNN on a folder",
     )
     train_parser.add_argument("--lr", type=float, default=TrainConfig.learning_rate)
     train_parser.add_argument(
@@ -40,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         help="SGD learning rate of the importance logits s",
     )  # fmt: skip
     train_parser.add_argument("--embedding-dim", type=int, default=EncoderConfig.embedding_dim)
+    train_parser.add_argument(
+        "--projector-hidden", type=int, default=None,
+        help="hidden units of the projector; 0 makes it linear (default: 512)",
+    )  # fmt: skip
     train_parser.add_argument(
         "--image-size", type=int, default=None, help="input side (default: read from the images)"
     )
@@ -63,11 +85,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     recipe = recipe_for_data(
-        args.data, channels=args.channels, image_size=args.image_size,
-        embedding_dim=args.embedding_dim,
+        args.data, backbone=args.backbone, channels=args.channels, image_size=args.image_size,
+        embedding_dim=args.embedding_dim, projector_hidden=args.projector_hidden,
     )  # fmt: skip
     print(
-        f"training on {args.data}: {recipe.encoder.in_channels} channel(s), "
+        f"training on {args.data}: {recipe.encoder.backbone}, "
+        f"{recipe.encoder.in_channels} channel(s), "
         f"{recipe.encoder.image_size}x{recipe.encoder.image_size} pixels",
         file=sys.stderr,
     )
@@ -75,6 +98,9 @@ def _train(args: argparse.Namespace) -> int:
         data=args.data,
         loss=args.loss,
         epochs=args.epochs,
+        steps=args.steps,
+        views=args.views,
+        finetune=args.finetune,
         batch_size=args.batch_size or recipe.batch_size,
         learning_rate=args.lr,
         importance_learning_rate=args.importance_lr,
@@ -87,9 +113,8 @@ def _train(args: argparse.Namespace) -> int:
     )  # fmt: skip
     training = written["training"]
     print(
-        f"wrote {args.out} ({written['id']}): {training['epochs']} epochs "
-        f"on {training['images']} images "
-        f"in {training['seconds']:.0f} s ({training['images_per_second']:.0f} img/s), "
+        f"wrote {args.out} ({written['id']}): {training['steps']} {training['stage']} steps "
+        f"on {training['images']} images in {training['seconds']:.0f} s, "
         f"final loss {training['final_loss']}"
     )
     print(describe_importance(written))

@@ -1,7 +1,9 @@
 """Checkpoint directories: safetensors weights plus a config.json that describes them.
 
 Nothing is unpickled on load: the architecture comes from JSON and the tensors from
-safetensors, so a checkpoint from anywhere cannot run code.
+safetensors, so a checkpoint from anywhere cannot run code. A checkpoint on a pretrained
+backbone holds only what training changed (the head, and fine-tuned blocks if any); it names
+the backbone and the digests of its weights, which are loaded from the installed package.
 """
 
 import hashlib
@@ -10,10 +12,9 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
-from models.config import CONFIG_FILE, ONNX_FILE, EncoderConfig
+from models.config import CONFIG_FILE, ONNX_FILE, WEIGHTS_FILE, EncoderConfig
 from models.encoder import Encoder
 
-WEIGHTS_FILE = "model.safetensors"
 CHECKPOINT_FORMAT = 1
 DEFAULT_CHECKPOINT = Path(__file__).parent / "default"
 
@@ -23,7 +24,8 @@ def save_checkpoint(encoder: Encoder, out: Path, *, training: dict) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     (out / ONNX_FILE).unlink(missing_ok=True)  # exported from other weights: the indexer re-exports
     state = {
-        name: tensor.detach().cpu().contiguous() for name, tensor in encoder.state_dict().items()
+        name: tensor.detach().cpu().contiguous()
+        for name, tensor in encoder.stored_state_dict().items()
     }
     save_file(state, out / WEIGHTS_FILE)
     weights_sha256 = hashlib.sha256((out / WEIGHTS_FILE).read_bytes()).hexdigest()
@@ -33,6 +35,7 @@ def save_checkpoint(encoder: Encoder, out: Path, *, training: dict) -> dict:
         "id": f"{training.get('loss', 'model')}-{weights_sha256[:12]}",
         "weights_sha256": weights_sha256,
         "encoder": _jsonable(encoder.config.__dict__),
+        "backbone": _describe_backbone(encoder.config),
         "importance": [round(float(value), 6) for value in importance],
         "importance_order": encoder.importance_order().tolist(),
         "training": training,
@@ -50,14 +53,39 @@ def load_checkpoint(path: Path) -> tuple[Encoder, dict]:
         )
     try:
         config = json.loads(config_path.read_text())
-        encoder = Encoder(EncoderConfig.from_dict(config["encoder"]))
-        encoder.load_state_dict(load_file(weights_path))
+        encoder_config = EncoderConfig.from_dict(config["encoder"])
+        _check_backbone(config, encoder_config)
+        encoder = Encoder(encoder_config)
+        encoder.load_stored_state_dict(load_file(weights_path))
     except (ValueError, KeyError, RuntimeError) as error:
         raise ValueError(
             f"checkpoint {path} is unreadable or does not match its config: {error}"
         ) from error
     encoder.eval()
     return encoder, config
+
+
+def _describe_backbone(config: EncoderConfig) -> dict:
+    """The backbone's name and, when pretrained, the digests of the weights it was built on."""
+    weights = config.pretrained
+    if weights is None:
+        return {"name": config.backbone}
+    return {
+        "name": config.backbone,
+        "package": weights.package,
+        "source_sha256": weights.source_sha256,
+        "state_sha256": weights.state_sha256,
+    }
+
+
+def _check_backbone(config: dict, encoder_config: EncoderConfig) -> None:
+    """Refuse a checkpoint whose head was trained on other pretrained weights than these."""
+    recorded = config.get("backbone", {"name": encoder_config.backbone})
+    if recorded != _describe_backbone(encoder_config):
+        raise ValueError(
+            f"its head was trained on backbone weights {recorded}, "
+            f"but this installation pins {_describe_backbone(encoder_config)}"
+        )
 
 
 def _jsonable(values: dict) -> dict:

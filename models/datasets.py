@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
 from models.config import EncoderConfig
@@ -132,9 +133,15 @@ def load_training_pixels(data: str, config: EncoderConfig) -> np.ndarray:
     """uint8 NxCxHxW pixels for training: "fashion-mnist" (train split) or an image folder."""
     if data == "fashion-mnist":
         images, _ = load_fashion_mnist("train")
-        if config.in_channels != 1 or config.image_size != images.shape[1]:
-            raise ValueError("fashion-mnist is 28x28 grayscale: use in_channels=1, image_size=28")
-        return images[:, None]
+        if config.in_channels == 1 and config.image_size == images.shape[1]:
+            return images[:, None]
+        # Another input (a pretrained backbone's RGB at its size): as the indexer would see
+        # the images written as files.
+        pixels = [
+            to_pixels(Image.fromarray(image), config)
+            for image in tqdm(images, desc="resizing", unit="img")
+        ]
+        return np.stack(pixels).transpose(0, 3, 1, 2).copy()
     folder, files = folder_image_files(data)
     pixels = []
     for path in tqdm(files, desc="decoding", unit="img"):

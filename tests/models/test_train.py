@@ -11,9 +11,11 @@ import models.train
 from models.__main__ import main
 from models.augment import augment
 from models.checkpoint import CONFIG_FILE, DEFAULT_CHECKPOINT, WEIGHTS_FILE, load_checkpoint
-from models.config import EncoderConfig
+from models.config import PRETRAINED_BACKBONES, EncoderConfig
 from models.train import TrainConfig, train
 from tests.helpers.images import garment
+
+PRETRAINED_INPUT = PRETRAINED_BACKBONES["efficientnet-lite0"]
 
 
 def make_folder(root, count=24):
@@ -27,8 +29,9 @@ def make_folder(root, count=24):
 
 def train_cli(data, out, seed=0):
     return main(
-        ["train", "--data", str(data), "--loss", "tricl", "--epochs", "1", "--batch-size", "8",
-         "--embedding-dim", "16", "--seed", str(seed), "--out", str(out), "--device", "cpu"]
+        ["train", "--data", str(data), "--backbone", "small-cnn", "--loss", "tricl", "--epochs",
+         "1", "--batch-size", "8", "--embedding-dim", "16", "--seed", str(seed), "--out",
+         str(out), "--device", "cpu"]
     )  # fmt: skip
 
 
@@ -85,16 +88,30 @@ def colour_folder(root, count=24, size=48):
     return root
 
 
-def test_plain_command_reads_channels_size_and_statistics_from_the_folder(tmp_path, capsys):
+def test_small_cnn_reads_channels_size_and_statistics_from_the_folder(tmp_path, capsys):
     data = colour_folder(tmp_path / "data")
-    assert main(["train", "--data", str(data), "--out", str(tmp_path / "ckpt"), "--epochs", "1",
-                 "--batch-size", "8", "--embedding-dim", "16", "--device", "cpu"]) == 0  # fmt: skip
+    assert main(["train", "--data", str(data), "--backbone", "small-cnn", "--out",
+                 str(tmp_path / "ckpt"), "--epochs", "1", "--batch-size", "8", "--embedding-dim",
+                 "16", "--device", "cpu"]) == 0  # fmt: skip
     config = json.loads((tmp_path / "ckpt" / CONFIG_FILE).read_text())
     encoder = config["encoder"]
     assert encoder["in_channels"] == 3 and encoder["image_size"] == 32
     pixels = np.stack([np.asarray(Image.open(p)) for p in sorted(data.iterdir())]) / 255.0
     assert encoder["mean"] == pytest.approx(pixels.mean(axis=(0, 1, 2)), abs=0.02)
     assert "importance softplus(s)" in capsys.readouterr().out
+
+
+def test_plain_command_on_a_folder_trains_a_head_on_the_pretrained_backbone(tmp_path, capsys):
+    data = colour_folder(tmp_path / "data")
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "ckpt"), "--steps", "3",
+                 "--device", "cpu"]) == 0  # fmt: skip
+    config = json.loads((tmp_path / "ckpt" / CONFIG_FILE).read_text())
+    encoder = config["encoder"]
+    assert encoder["backbone"] == "efficientnet-lite0"
+    assert encoder["in_channels"] == 3 and encoder["image_size"] == PRETRAINED_INPUT.image_size
+    assert encoder["mean"] == pytest.approx(PRETRAINED_INPUT.mean)  # the weights', not the folder's
+    assert config["training"]["stage"] == "head" and config["training"]["steps"] == 3
+    assert "efficientnet-lite0" in capsys.readouterr().err
 
 
 def test_resumed_training_matches_an_uninterrupted_run(tmp_path, monkeypatch):
