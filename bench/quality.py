@@ -60,7 +60,8 @@ class GallerySet:
 
 
 def load_gallery_set(root: Path, split: str = "test") -> GallerySet:
-    """test: the query style against the gallery; val: the validation style against the rest."""
+    """test: the query style against the gallery; val: the validation style against the rest,
+    or, in a set with its own validation queries (bench.photos), those against the gallery."""
     items_path = root / ITEMS_FILE
     if not items_path.is_file():
         raise FileNotFoundError(
@@ -72,6 +73,9 @@ def load_gallery_set(root: Path, split: str = "test") -> GallerySet:
     if split == "test":
         queries = sorted(items["queries"].items())
         query_root = root / "queries"
+    elif split == "val" and "validation_queries" in items:
+        queries = sorted(items["validation_queries"].items())
+        query_root = root / "validation"
     elif split == "val":
         prefix = items["validation_style"] + "/"
         queries = [(path, names) for path, names in gallery if path.startswith(prefix)]
