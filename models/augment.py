@@ -17,12 +17,17 @@ class AugmentConfig:
     brightness: float = 0.4
     contrast: float = 0.4
     grayscale_probability: float = 0.2
+    # Largest rotation either way, in degrees; 0 keeps images upright.
+    rotation: float = 0.0
+    # Colour saturation scaled by 1 +- this (RGB only); 0 leaves it.
+    saturation: float = 0.0
 
 
 def augment(
     pixels: torch.Tensor, config: AugmentConfig, generator: torch.Generator
 ) -> torch.Tensor:
-    """Random resized crop, horizontal flip, brightness, contrast (and grayscale for RGB).
+    """Random resized crop, rotation, horizontal flip, brightness, contrast (and saturation and
+    grayscale for RGB).
 
     Args:
         pixels: BxCxHxW floats in [0, 1] on the training device.
@@ -49,10 +54,15 @@ def augment(
     centre_x = (1 - crop_w) * uniform(-1.0, 1.0)
     centre_y = (1 - crop_h) * uniform(-1.0, 1.0)
     flip = torch.where(uniform(0.0, 1.0) < config.flip_probability, -1.0, 1.0)
+    # Drawn only when asked for, so recipes without rotation keep their random stream.
+    angle = torch.deg2rad(uniform(-config.rotation, config.rotation)) if config.rotation else 0.0
+    cos, sin = torch.cos(torch.as_tensor(angle)), torch.sin(torch.as_tensor(angle))
     theta = torch.zeros(b, 2, 3, device=device)
-    theta[:, 0, 0] = crop_w * flip
+    theta[:, 0, 0] = crop_w * flip * cos
+    theta[:, 0, 1] = -crop_h * sin
     theta[:, 0, 2] = centre_x
-    theta[:, 1, 1] = crop_h
+    theta[:, 1, 0] = crop_w * flip * sin
+    theta[:, 1, 1] = crop_h * cos
     theta[:, 1, 2] = centre_y
     grid = F.affine_grid(theta, [b, c, h, w], align_corners=False)
     views = F.grid_sample(pixels, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
@@ -63,6 +73,11 @@ def augment(
     views = views * brightness
     mean = views.mean(dim=(1, 2, 3), keepdim=True)
     views = (views - mean) * contrast + mean
+
+    if c == 3 and config.saturation > 0:
+        saturation = uniform(1 - config.saturation, 1 + config.saturation).view(b, 1, 1, 1)
+        gray = views.mean(dim=1, keepdim=True)
+        views = (views - gray) * saturation + gray
 
     if c == 3 and config.grayscale_probability > 0:
         gray = views.mean(dim=1, keepdim=True).expand_as(views)

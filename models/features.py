@@ -108,9 +108,12 @@ def _fingerprint(
 ) -> str:
     """Names what the features depend on: the pixels, the backbone and the views' recipe."""
     digest = hashlib.sha256(np.ascontiguousarray(pixels).data)
+    config = encoder.config
     recipe = {
         "shape": list(pixels.shape),
-        "encoder": asdict(encoder.config),
+        # What the backbone's output depends on; the head's shape does not matter here.
+        "input": [config.backbone, config.image_size, config.mean, config.std, config.resample],
+        "finetuned_blocks": config.finetuned_blocks,
         "augment": asdict(augment_config),
         "views": views,
         "seed": seed,

@@ -7,6 +7,7 @@ from torch import nn
 from models.losses.decorrelation import decorrelation
 from models.losses.nested import budget_sizes, nested_nt_xent, prefix_sizes
 from models.losses.ntxent import nt_xent
+from models.losses.spectral import SpectralTriCLLoss, second_moment_penalty, spectral_tri_loss
 from models.losses.tricl import MatryoshkaLoss, NestedTriCLLoss, SimCLRLoss, TriCLLoss
 
 # Command-line name -> factory(temperature, tau).
@@ -15,6 +16,7 @@ LOSSES: dict[str, Callable[[float, float], nn.Module]] = {
     "simclr": lambda temperature, tau: SimCLRLoss(temperature=temperature),
     "tricl-nested": lambda temperature, tau: NestedTriCLLoss(temperature=temperature, tau=tau),
     "mrl": lambda temperature, tau: MatryoshkaLoss(temperature=temperature),
+    "tricl-spectral": lambda temperature, tau: SpectralTriCLLoss(tau=tau),
 }
 
 
@@ -30,6 +32,7 @@ __all__ = [
     "MatryoshkaLoss",
     "NestedTriCLLoss",
     "SimCLRLoss",
+    "SpectralTriCLLoss",
     "TriCLLoss",
     "budget_sizes",
     "decorrelation",
@@ -37,4 +40,6 @@ __all__ = [
     "nested_nt_xent",
     "nt_xent",
     "prefix_sizes",
+    "second_moment_penalty",
+    "spectral_tri_loss",
 ]

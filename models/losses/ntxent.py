@@ -1,5 +1,7 @@
 """NT-Xent (InfoNCE over 2N-2 negatives), optionally with a diagonal tri-factor in the middle."""
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -37,6 +39,14 @@ def nt_xent(
     z = F.normalize(torch.cat([z1, z2]), dim=1)  # 2NxD
     anchors = z if importance is None else z * importance
     logits = anchors @ z.T / temperature  # 2Nx2N
-    logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
-    positives = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
-    return F.cross_entropy(logits, positives)
+    self_pairs, positives = _pairs(n, z.device)
+    return F.cross_entropy(logits.masked_fill(self_pairs, float("-inf")), positives)
+
+
+@functools.cache
+def _pairs(n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 2Nx2N mask of each sample with itself and each anchor's positive, made once per
+    batch size: a nested loss asks for them about twenty times a step."""
+    self_pairs = torch.eye(2 * n, dtype=torch.bool, device=device)
+    positives = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(device)
+    return self_pairs, positives

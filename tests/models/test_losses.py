@@ -6,7 +6,15 @@ import torch.nn.functional as F
 
 from models.config import EncoderConfig
 from models.encoder import Encoder
-from models.losses import SimCLRLoss, TriCLLoss, decorrelation, make_loss, nt_xent
+from models.losses import (
+    SimCLRLoss,
+    SpectralTriCLLoss,
+    TriCLLoss,
+    decorrelation,
+    make_loss,
+    nt_xent,
+    second_moment_penalty,
+)
 
 
 def reference_nt_xent(z1, z2, temperature, importance=None):
@@ -35,6 +43,38 @@ def test_nt_xent_matches_reference_with_and_without_importance():
         reference_nt_xent(z1, z2, 0.5, importance),
         atol=1e-5,
     )
+
+
+def reference_spectral_tri(z1, z2, importance, tau):
+    """tri-SCL term by term: -2 E[z1^T S z2] over positives, E[(z1^T S z2')^2] over the other
+    images, tau * ||E[z z^T] - I||_F^2 / D over both views."""
+    n, d = z1.shape
+    positive = sum((z1[i] * importance * z2[i]).sum() for i in range(n)) / n
+    negative = sum(
+        ((z1[i] * importance * z2[j]).sum()) ** 2 for i in range(n) for j in range(n) if i != j
+    ) / (n * (n - 1))
+    z = torch.cat([z1, z2])
+    moment = sum(torch.outer(row, row) for row in z) / len(z)
+    penalty = ((moment - torch.eye(d)) ** 2).sum() / d
+    return -2 * positive + negative + tau * penalty
+
+
+def test_spectral_tricl_matches_reference():
+    torch.manual_seed(3)
+    z1, z2 = torch.randn(7, 5), torch.randn(7, 5)
+    importance = F.softplus(torch.randn(5))
+    for tau in (0.0, 0.5):
+        assert torch.allclose(
+            SpectralTriCLLoss(tau=tau)(z1, z2, importance),
+            reference_spectral_tri(z1, z2, importance, tau),
+            atol=1e-5,
+        )
+
+
+def test_second_moment_penalty_is_zero_for_orthonormal_columns():
+    q, _ = torch.linalg.qr(torch.randn(64, 4))  # orthonormal columns: Q^T Q = I
+    assert second_moment_penalty(q * 8.0).abs() < 1e-5  # scaled so that Q^T Q / 64 = I
+    assert second_moment_penalty(q) > 0.5
 
 
 def test_tricl_with_unit_importance_and_no_penalty_equals_simclr():
@@ -97,7 +137,7 @@ def test_embed_returns_columns_in_importance_order():
     assert torch.allclose(encoder.embed(images), raw[:, encoder.importance_order()])
 
 
-@pytest.mark.parametrize("name", ["tricl", "simclr", "tricl-nested", "mrl"])
+@pytest.mark.parametrize("name", ["tricl", "simclr", "tricl-nested", "mrl", "tricl-spectral"])
 def test_loss_falls_in_a_few_optimiser_steps(name):
     torch.manual_seed(0)
     config = EncoderConfig(widths=(8, 16), projector_hidden=32, embedding_dim=16)
