@@ -28,7 +28,7 @@ from bench.search import (
 )
 from bench.soak import bench_soak
 from indexer.index_dir import load_index
-from models.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from models.checkpoint import FASHION_MNIST_CHECKPOINT, load_checkpoint
 from service.engine import ladder_budgets
 
 # The index build always runs (the rest needs it); the soak, an hour long, only when asked.
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-") as work:
         work = Path(work)
         gallery = gallery_or_demo(args.gallery, work, args.count)
-        keep = args.keep or load_checkpoint(DEFAULT_CHECKPOINT)[0].config.embedding_dim
+        keep = args.keep or load_checkpoint(FASHION_MNIST_CHECKPOINT)[0].config.embedding_dim
         index_dir = work / "index"
         results["build"] = bench_build(gallery, index_dir, keep, args.workers)
         print(f"build: {results['build']}", flush=True)

@@ -19,8 +19,9 @@ import numpy as np
 
 from bench.evaluate import SPLITS, load_split, retrieval_metrics
 from bench.results_page import PRODUCT_METHOD, render_markdown, write_plots
-from models.checkpoint import load_checkpoint
-from models.inference import embed_pixels
+from models.config import read_config
+from models.datasets import model_pixels
+from models.inference import embed_in_batches, fast_encoder
 
 logger = logging.getLogger(__name__)
 
@@ -108,11 +109,11 @@ def compare(
 def _embed_runs(runs: Path, xq_pixels: np.ndarray, xb_pixels: np.ndarray) -> dict[str, Embedded]:
     models = {}
     for checkpoint in sorted(p for p in runs.iterdir() if (p / "config.json").is_file()):
-        encoder, config = load_checkpoint(checkpoint)
+        config, encoder = read_config(checkpoint), fast_encoder(checkpoint)
         started = time.perf_counter()
         models[checkpoint.name] = Embedded(
-            xq=embed_pixels(encoder, xq_pixels[..., None]),
-            xb=embed_pixels(encoder, xb_pixels[..., None]),
+            xq=embed_in_batches(encoder, model_pixels(xq_pixels, encoder.config)),
+            xb=embed_in_batches(encoder, model_pixels(xb_pixels, encoder.config)),
             config=config,
         )
         logger.info("embedded with %s in %.0f s", checkpoint.name, time.perf_counter() - started)

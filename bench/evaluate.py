@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from indexer.retrieval import flat_at_budget
-from models.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
-from models.datasets import load_fashion_mnist
-from models.inference import embed_pixels
+from models.checkpoint import FASHION_MNIST_CHECKPOINT
+from models.config import read_config
+from models.datasets import load_fashion_mnist, model_pixels
+from models.inference import embed_in_batches, fast_encoder
 from models.vectors import unit_rows
 
 SPLITS = ("test", "val")
@@ -64,22 +65,23 @@ def retrieval_metrics(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.evaluate", description=__doc__)
-    parser.add_argument("--model", type=Path, default=DEFAULT_CHECKPOINT)
+    parser.add_argument("--model", type=Path, default=FASHION_MNIST_CHECKPOINT)
     parser.add_argument("--budgets", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64])
     parser.add_argument("--split", choices=SPLITS, default="test")
     parser.add_argument("--queries", type=int, default=10000, help="first N queries")
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     args = parser.parse_args(argv)
     try:
-        encoder, config = load_checkpoint(args.model)
+        config = read_config(args.model)
+        encoder = fast_encoder(args.model)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     query_images, query_labels, gallery_images, gallery_labels = load_split(args.split)
     query_images, query_labels = query_images[: args.queries], query_labels[: args.queries]
     started = time.perf_counter()
-    xb = embed_pixels(encoder, gallery_images[..., None])
-    xq = embed_pixels(encoder, query_images[..., None])
+    xb = embed_in_batches(encoder, model_pixels(gallery_images, encoder.config))
+    xq = embed_in_batches(encoder, model_pixels(query_images, encoder.config))
     embed_seconds = time.perf_counter() - started
     dim = xb.shape[1]
     budgets = sorted({b for b in args.budgets if 1 <= b <= dim} | {dim})

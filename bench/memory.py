@@ -24,7 +24,7 @@ STATUS_FIELDS = ("VmRSS", "RssAnon", "RssFile")
 
 def write_vector_index(out: Path, vectors: np.ndarray, index_type: str, features: int) -> None:
     """An index directory over `vectors` without images: ids are row numbers."""
-    from models.checkpoint import DEFAULT_CHECKPOINT  # torch: not in the measured child
+    from models.checkpoint import FASHION_MNIST_CHECKPOINT  # torch: not in the measured child
 
     count, keep = vectors.shape
     structure = None
@@ -34,7 +34,7 @@ def write_vector_index(out: Path, vectors: np.ndarray, index_type: str, features
     manifest["importance"] = [1.0] * keep
     ids = [f"{row}" for row in range(count)]
     write_index(
-        out, vectors=vectors, ids=ids, manifest=manifest, model_dir=DEFAULT_CHECKPOINT,
+        out, vectors=vectors, ids=ids, manifest=manifest, model_dir=FASHION_MNIST_CHECKPOINT,
         structure=structure,
     )  # fmt: skip
 

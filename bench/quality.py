@@ -26,9 +26,9 @@ from bench.compare import pca_basis
 from bench.galleries import ITEMS_FILE
 from indexer.retrieval import flat_at_budget
 from models.checkpoint import load_checkpoint
-from models.config import EncoderConfig
+from models.config import EncoderConfig, read_config
 from models.imagefiles import open_image
-from models.inference import embed_pixels
+from models.inference import embed_in_batches, fast_encoder
 from models.preprocess import to_pixels
 from models.vectors import unit_rows
 
@@ -103,6 +103,48 @@ def same_item_recall(
         if len(rel)
     ]
     return float(np.mean(scores))
+
+
+def hamming_recall(hq: np.ndarray, hb: np.ndarray, relevant: list[np.ndarray], depth: int) -> float:
+    """`same_item_recall` for bit codes (QxB and NxB bool) ranked by Hamming distance."""
+    distances = (hq[:, None, :] != hb[None, :, :]).sum(axis=2)  # QxN
+    found = np.argsort(distances, axis=1, kind="stable")[:, :depth]
+    scores = [
+        np.isin(rows, rel).sum() / min(len(rel), depth)
+        for rows, rel in zip(found, relevant, strict=True)
+        if len(rel)
+    ]
+    return float(np.mean(scores))
+
+
+def phash_codes(paths: list[Path], *, perturbed: bool = False) -> np.ndarray:
+    """64-bit perceptual hashes (DCT of the 32x32 grey image) as an Nx64 bool array, of the
+    files as they are or as `load_pixels` perturbs them."""
+    import imagehash
+
+    rng = np.random.default_rng(0)
+    codes = []
+    for path in paths:
+        image = open_image(path)
+        if perturbed:
+            image = perturb(image, rng)
+        codes.append(imagehash.phash(image).hash.reshape(-1))
+    return np.stack(codes)
+
+
+def backbone_features(encoder, pixels: np.ndarray) -> np.ndarray:
+    """A pretrained model's frozen backbone features of uint8 NxHxWxC pixels: N x F."""
+    import torch
+
+    from models.encoder import normalize
+
+    backbone = encoder.backbone.eval()
+    chunks = []
+    with torch.inference_mode():
+        for start in range(0, len(pixels), 256):
+            batch = torch.from_numpy(pixels[start : start + 256]).permute(0, 3, 1, 2)
+            chunks.append(backbone(normalize(batch, encoder.config)).numpy())
+    return np.concatenate(chunks)
 
 
 def perturb(image: Image.Image, rng: np.random.Generator) -> Image.Image:
@@ -205,26 +247,49 @@ def evaluate(
         results["methods"][name] = {
             "clean": {str(k): round(same_item_recall(xq, xb, relevant, k), 4) for k in ks},
             "perturbed": {str(k): round(same_item_recall(xq_bad, xb, relevant, k), 4) for k in ks},
+            "clean@1": {str(k): round(same_item_recall(xq, xb, relevant, k, 1), 4) for k in ks},
         }
         logger.info("%s: %s", name, results["methods"][name]["clean"])
 
-    pb, pq = pixel_features(data.gallery), pixel_features(data.queries)
-    pq_bad = pixel_features(data.queries, perturbed=True)
-    mean, axes = pca_basis(pb)
-    measure("raw pixels + PCA to k", (pq - mean) @ axes, (pb - mean) @ axes, (pq_bad - mean) @ axes)
+    def measure_pca(name: str, fb: np.ndarray, fq: np.ndarray, fq_bad: np.ndarray) -> None:
+        mean, axes = pca_basis(fb)
+        measure(name, (fq - mean) @ axes, (fb - mean) @ axes, (fq_bad - mean) @ axes)
+
+    pixels = [pixel_features(data.gallery), pixel_features(data.queries)]
+    measure_pca("raw pixels + PCA to k", *pixels, pixel_features(data.queries, perturbed=True))
+    hb, hq = phash_codes(data.gallery), phash_codes(data.queries)
+    hq_bad = phash_codes(data.queries, perturbed=True)
+    results["methods"]["pHash (64 bits)"] = {
+        kind: {"64": round(hamming_recall(codes, hb, relevant, depth), 4)}
+        for kind, codes, depth in (("clean", hq, 10), ("perturbed", hq_bad, 10), ("clean@1", hq, 1))
+    }
+    frozen_done = set()
+    for checkpoint in models:
+        encoder, _ = load_checkpoint(checkpoint)
+        frozen = (encoder.config.backbone, encoder.config.image_size)
+        if encoder.config.pretrained is None or frozen in frozen_done:
+            continue
+        frozen_done.add(frozen)
+        features = [
+            backbone_features(encoder, load_pixels(paths, encoder.config, perturbed=bad))
+            for paths, bad in ((data.gallery, False), (data.queries, False), (data.queries, True))
+        ]
+        measure_pca(f"{frozen[0]} at {frozen[1]} px, frozen + PCA to k", *features)
 
     gallery_embeddings = {}
     folder_names = [checkpoint.name for checkpoint in models]
     for checkpoint in models:
-        encoder, config = load_checkpoint(checkpoint)
+        config, encoder = read_config(checkpoint), fast_encoder(checkpoint)
         # Two models in folders of the same name (runs/a/seed0, runs/b/seed0) keep their parent.
         shown = checkpoint.name
         if folder_names.count(shown) > 1:
             shown = f"{checkpoint.parent.name}/{shown}"
         name = f"{shown} ({config['training']['loss']})"
-        xb = embed_pixels(encoder, load_pixels(data.gallery, encoder.config))
-        xq = embed_pixels(encoder, load_pixels(data.queries, encoder.config))
-        xq_bad = embed_pixels(encoder, load_pixels(data.queries, encoder.config, perturbed=True))
+        xb = embed_in_batches(encoder, load_pixels(data.gallery, encoder.config))
+        xq = embed_in_batches(encoder, load_pixels(data.queries, encoder.config))
+        xq_bad = embed_in_batches(
+            encoder, load_pixels(data.queries, encoder.config, perturbed=True)
+        )
         measure(name, xq, xb, xq_bad)
         gallery_embeddings[name] = (config["training"]["loss"], xb)
         results["methods"][name]["train_seconds"] = config["training"].get("seconds")
@@ -303,12 +368,15 @@ def render_table(results: dict) -> str:
         "| method | queries | " + " | ".join(f"k={k}" for k in budgets) + " |",
         "| --- | --- |" + " --- |" * len(budgets),
     ]
+    shown = {"clean": "clean", "perturbed": "perturbed", "clean@1": "clean, recall@1"}
     for name, method in results["methods"].items():
-        for kind in ("clean", "perturbed"):
+        for kind, label in shown.items():
+            if kind not in method:
+                continue
             cells = [
                 f"{method[kind][str(k)]:.3f}" if str(k) in method[kind] else "" for k in budgets
             ]
-            lines.append(f"| {name} | {kind} | " + " | ".join(cells) + " |")
+            lines.append(f"| {name} | {label} | " + " | ".join(cells) + " |")
     for pair, values in results.get("identifiability", {}).items():
         lines.append(f"identifiability {pair}: {values}")
     return "\n".join(lines)

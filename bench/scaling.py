@@ -25,7 +25,7 @@ from indexer.build import BuildConfig, build_index
 from indexer.index_dir import IDS_FILE, load_index
 from indexer.retrieval import filled_structure, flat_at_budget, structure_bytes
 from indexer.shards import split_index
-from models.checkpoint import DEFAULT_CHECKPOINT
+from models.checkpoint import FASHION_MNIST_CHECKPOINT
 from models.vectors import unit_rows
 
 
@@ -33,7 +33,7 @@ def bench_local(gallery: Path, work: Path, keep: int, workers: list[int]) -> lis
     runs = []
     for count in workers:
         out = work / f"local-{count}"
-        config = BuildConfig(gallery, DEFAULT_CHECKPOINT, out, keep=keep, workers=count)
+        config = BuildConfig(gallery, FASHION_MNIST_CHECKPOINT, out, keep=keep, workers=count)
         started = time.perf_counter()
         summary = build_index(config)
         wall = time.perf_counter() - started
@@ -65,7 +65,7 @@ def bench_ray(gallery: Path, work: Path, keep: int, actors: list[int]) -> list[d
     try:
         for count in actors:
             out = work / f"ray-{count}"
-            config = BuildConfig(gallery, DEFAULT_CHECKPOINT, out, keep=keep)
+            config = BuildConfig(gallery, FASHION_MNIST_CHECKPOINT, out, keep=keep)
             started = time.perf_counter()
             summary = build_index_ray(config, actors=count, shard_size=10_000)
             wall = time.perf_counter() - started

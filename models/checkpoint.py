@@ -16,7 +16,10 @@ from models.config import CONFIG_FILE, ONNX_FILE, WEIGHTS_FILE, EncoderConfig
 from models.encoder import Encoder
 
 CHECKPOINT_FORMAT = 1
-DEFAULT_CHECKPOINT = Path(__file__).parent / "default"
+# The demo's model, trained on Fashion-MNIST.
+FASHION_MNIST_CHECKPOINT = Path(__file__).parent / "fashion-mnist"
+# What `indexer build` embeds with when no model is named.
+DEFAULT_CHECKPOINT = FASHION_MNIST_CHECKPOINT
 
 
 def save_checkpoint(encoder: Encoder, out: Path, *, training: dict) -> dict:

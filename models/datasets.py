@@ -75,6 +75,18 @@ def load_fashion_mnist(split: str, root: Path | None = None) -> tuple[np.ndarray
     return images, labels.astype(np.int64)
 
 
+def model_pixels(images: np.ndarray, config: EncoderConfig) -> np.ndarray:
+    """Nx28x28 grayscale arrays -> uint8 NxHxWxC model input, as the indexer would see the
+    images written as files (a pretrained backbone wants RGB at its own size)."""
+    if config.in_channels == 1 and config.image_size == images.shape[1]:
+        return images[..., None]
+    pixels = [
+        to_pixels(Image.fromarray(image), config)
+        for image in tqdm(images, desc="resizing", unit="img", disable=len(images) < 1000)
+    ]
+    return np.stack(pixels)
+
+
 def describe_folder(files: list[Path], *, sample: int = 256) -> tuple[int, int]:
     """(channels, working image size) read from a sample of the images themselves.
 
@@ -133,15 +145,7 @@ def load_training_pixels(data: str, config: EncoderConfig) -> np.ndarray:
     """uint8 NxCxHxW pixels for training: "fashion-mnist" (train split) or an image folder."""
     if data == "fashion-mnist":
         images, _ = load_fashion_mnist("train")
-        if config.in_channels == 1 and config.image_size == images.shape[1]:
-            return images[:, None]
-        # Another input (a pretrained backbone's RGB at its size): as the indexer would see
-        # the images written as files.
-        pixels = [
-            to_pixels(Image.fromarray(image), config)
-            for image in tqdm(images, desc="resizing", unit="img")
-        ]
-        return np.stack(pixels).transpose(0, 3, 1, 2).copy()
+        return model_pixels(images, config).transpose(0, 3, 1, 2).copy()
     folder, files = folder_image_files(data)
     pixels = []
     for path in tqdm(files, desc="decoding", unit="img"):

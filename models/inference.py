@@ -5,11 +5,16 @@ The local and the Ray index builds, evaluation and the service's queries all emb
 """
 
 import contextlib
+import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from models.config import ONNX_FILE
 from models.encoder import Encoder, normalize
+from models.onnx_encoder import OnnxEncoder
 
 
 def for_inference(encoder: Encoder, device: torch.device | str = "cpu") -> Encoder:
@@ -61,6 +66,28 @@ def embed_pixels(
     if not chunks:
         return np.empty((0, keep), dtype=np.float32)
     return np.concatenate(chunks).astype(np.float32, copy=False)
+
+
+def fast_encoder(checkpoint: Path) -> OnnxEncoder:
+    """The checkpoint's encoder under ONNX Runtime on every core, for embedding many images
+    on a CPU (several times faster than torch for the pretrained backbone); exported to a
+    temporary file when the checkpoint has no ONNX file."""
+    from models.checkpoint import load_checkpoint
+    from models.onnx_export import export_onnx
+
+    encoder, _ = load_checkpoint(checkpoint)
+    threads = len(os.sched_getaffinity(0))
+    if (checkpoint / ONNX_FILE).is_file():
+        return OnnxEncoder(checkpoint / ONNX_FILE, encoder.config, threads=threads)
+    with tempfile.TemporaryDirectory(prefix="tricl-model-") as work:
+        export_onnx(encoder, Path(work) / ONNX_FILE)
+        return OnnxEncoder(Path(work) / ONNX_FILE, encoder.config, threads=threads)
+
+
+def embed_in_batches(encoder, pixels: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """`encoder.embed` over uint8 NxHxWxC pixels in batches of `batch_size`."""
+    chunks = [encoder.embed(pixels[i : i + batch_size]) for i in range(0, len(pixels), batch_size)]
+    return np.concatenate(chunks) if chunks else np.empty((0, 0), np.float32)
 
 
 class TorchEncoder:

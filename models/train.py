@@ -67,6 +67,10 @@ class TrainConfig:
     views: int = 4
     # After the head, train the pretrained backbone's last blocks too (on images, bfloat16).
     finetune: bool = False
+    # Head: the share of pairs whose second view is of one of the image's `neighbours` nearest
+    # images by frozen backbone features, not of the image itself.
+    neighbour_positives: float = 0.0
+    neighbours: int = 5
 
     def __post_init__(self) -> None:
         if self.epochs is not None and self.epochs < 1:
@@ -214,13 +218,24 @@ def _train_head(
     steps_per_epoch = count // config.batch_size
     generator = torch.Generator(device=device).manual_seed(config.seed)
 
+    neighbours = None
+    if config.neighbour_positives:
+        neighbours = _nearest_neighbours(features[:, 0], config.neighbours)
+
     def next_views(step: int) -> tuple[torch.Tensor, torch.Tensor]:
         rows = _epoch_batch(step, steps_per_epoch, count, config, device)
         first = torch.randint(views, (len(rows),), device=device, generator=generator)
         # A different second view: shifted by 1..views-1 places.
         shift = torch.randint(1, views, (len(rows),), device=device, generator=generator)
         second = (first + shift) % views
-        z = encoder.head(torch.cat([features[rows, first], features[rows, second]]).float())
+        partners = rows
+        if neighbours is not None:
+            pick = torch.randint(neighbours.shape[1], (len(rows),), device=device,
+                                 generator=generator)  # fmt: skip
+            swap = torch.rand(len(rows), device=device, generator=generator)
+            partners = torch.where(swap < config.neighbour_positives,
+                                   neighbours[rows, pick], rows)  # fmt: skip
+        z = encoder.head(torch.cat([features[rows, first], features[partners, second]]).float())
         return z.chunk(2)
 
     def summary(steps: int) -> dict:
@@ -229,6 +244,17 @@ def _train_head(
 
     return _optimise(encoder, loss_fn, next_views, stage, config, recipe, out, device,
                      generator, saved, summary)  # fmt: skip
+
+
+def _nearest_neighbours(features: torch.Tensor, count: int) -> torch.Tensor:
+    """NxF features -> Nxcount rows of each row's nearest other rows by cosine."""
+    unit = torch.nn.functional.normalize(features.float(), dim=1)
+    nearest = []
+    for start in range(0, len(unit), 1024):
+        similarity = unit[start : start + 1024] @ unit.T
+        similarity[torch.arange(len(similarity)), torch.arange(start, start + len(similarity))] = -2
+        nearest.append(similarity.topk(count, dim=1).indices)
+    return torch.cat(nearest)
 
 
 def _optimise(

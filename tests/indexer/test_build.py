@@ -10,7 +10,7 @@ from indexer.__main__ import main
 from indexer.build import BuildConfig, build_index
 from indexer.demo import write_demo_gallery
 from indexer.index_dir import load_index, load_index_model
-from models.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from models.checkpoint import FASHION_MNIST_CHECKPOINT, load_checkpoint
 from tests.helpers.images import BROKEN, garment, write_gallery, write_idx
 
 
@@ -23,7 +23,7 @@ def test_build_indexes_every_readable_format_and_records_the_broken(gallery, ind
     assert index.vectors.shape[1] == manifest["keep"] == 32
     assert {item["path"] for item in manifest["skipped"]} == BROKEN
     assert all(item["reason"] and "/" not in item["reason"] for item in manifest["skipped"])
-    _, model_config = load_checkpoint(DEFAULT_CHECKPOINT)
+    _, model_config = load_checkpoint(FASHION_MNIST_CHECKPOINT)
     order = model_config["importance_order"]
     assert manifest["importance"] == [model_config["importance"][j] for j in order[:32]]
     assert manifest["importance"] == sorted(manifest["importance"], reverse=True)
@@ -35,7 +35,7 @@ def test_vectors_are_the_encoder_embeddings_truncated_to_keep(gallery, index_dir
     from models.inference import embed_pixels
     from models.preprocess import to_pixels
 
-    encoder, _ = load_checkpoint(DEFAULT_CHECKPOINT)
+    encoder, _ = load_checkpoint(FASHION_MNIST_CHECKPOINT)
     index = load_index(index_dir)
     row = index.ids.index("odd/cmyk.jpg")
     pixels = to_pixels(open_image(gallery / "odd/cmyk.jpg"), encoder.config)
@@ -151,7 +151,7 @@ def test_a_file_name_with_a_line_break_is_skipped_not_corrupting_ids(tmp_path):
     Image.fromarray(garment(1)).save(gallery / "fine.png")
     Image.fromarray(garment(2)).save(gallery / "two\nlines.png")
     build_index(
-        BuildConfig(gallery=gallery, model=DEFAULT_CHECKPOINT, out=tmp_path / "i", workers=0)
+        BuildConfig(gallery=gallery, model=FASHION_MNIST_CHECKPOINT, out=tmp_path / "i", workers=0)
     )
     index = load_index(tmp_path / "i")
     assert index.ids == ["fine.png"]
@@ -214,7 +214,9 @@ def test_symlink_loops_and_names_that_are_not_utf8_are_skipped_with_reasons(tmp_
     with open(os.path.join(os.fsencode(gallery), b"caf\xe9.png"), "wb") as stream:
         stream.write((gallery / "ok.png").read_bytes())
     out = tmp_path / "index"
-    build_index(BuildConfig(gallery=gallery, model=DEFAULT_CHECKPOINT, out=out, keep=8, workers=0))
+    build_index(
+        BuildConfig(gallery=gallery, model=FASHION_MNIST_CHECKPOINT, out=out, keep=8, workers=0)
+    )
     index = load_index(out)
     assert index.ids == ["ok.png"]
     reasons = {item["path"]: item["reason"] for item in index.manifest["skipped"]}

@@ -7,7 +7,7 @@ import pytest
 from indexer.build import BuildConfig, build_index
 from indexer.index_dir import load_index
 from indexer.shards import load_shards, merge_shards
-from models.checkpoint import DEFAULT_CHECKPOINT
+from models.checkpoint import FASHION_MNIST_CHECKPOINT
 
 pytestmark = pytest.mark.slow  # a local Ray cluster
 
@@ -17,7 +17,9 @@ def both_builds(gallery, tmp_path_factory, local_ray):
     from indexer.ray_engine import build_index_ray
 
     root = tmp_path_factory.mktemp("ray")
-    config = BuildConfig(gallery=gallery, model=DEFAULT_CHECKPOINT, out=root / "local", keep=32)
+    config = BuildConfig(
+        gallery=gallery, model=FASHION_MNIST_CHECKPOINT, out=root / "local", keep=32
+    )
     build_index(BuildConfig(**{**config.__dict__, "workers": 0}))
     ray_config = BuildConfig(**{**config.__dict__, "out": root / "ray", "batch_size": 4})
     summary = build_index_ray(ray_config, shard_size=7, keep_shards=True)

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 import models.train
 from models.__main__ import main
 from models.augment import augment
-from models.checkpoint import CONFIG_FILE, DEFAULT_CHECKPOINT, WEIGHTS_FILE, load_checkpoint
+from models.checkpoint import CONFIG_FILE, FASHION_MNIST_CHECKPOINT, WEIGHTS_FILE, load_checkpoint
 from models.config import PRETRAINED_BACKBONES, EncoderConfig
 from models.train import TrainConfig, train
 from tests.helpers.images import garment
@@ -71,7 +71,7 @@ def test_bad_data_folder_is_one_clear_error(tmp_path, capsys):
 
 
 def test_shipped_default_checkpoint_loads_without_pickle():
-    encoder, config = load_checkpoint(DEFAULT_CHECKPOINT)
+    encoder, config = load_checkpoint(FASHION_MNIST_CHECKPOINT)
     assert config["training"]["loss"] == "tricl-nested"
     assert config["training"]["data"] == "fashion-mnist"
     assert encoder.config.embedding_dim == len(config["importance"])

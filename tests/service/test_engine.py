@@ -3,7 +3,7 @@ import pytest
 
 from indexer.index_dir import load_index, write_index
 from indexer.retrieval import build_structure, recall_at_10
-from models.checkpoint import DEFAULT_CHECKPOINT
+from models.checkpoint import FASHION_MNIST_CHECKPOINT
 from models.vectors import unit_rows
 from service.engine import SearchEngine, ladder_budgets
 
@@ -21,7 +21,7 @@ def write_vectors(out, xb, structure=None):
     count, keep = xb.shape
     manifest = {"model": {"id": "x"}, "keep": keep, "count": count, "importance": [1.0] * keep}
     ids = [f"{i}.png" for i in range(count)]
-    model = DEFAULT_CHECKPOINT
+    model = FASHION_MNIST_CHECKPOINT
     write_index(out, vectors=xb, ids=ids, manifest=manifest, model_dir=model, structure=structure)
     return load_index(out)
 
