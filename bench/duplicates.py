@@ -101,69 +101,107 @@ def _distinct_images(source: Path | None) -> Iterator[Image.Image]:
             yield image
 
 
-def pair_scores(groups: DuplicateGroups, ids: list[str], origin: dict[str, int]) -> dict:
+def pair_scores(groups: DuplicateGroups, ids: list[str], origin: dict[str, int | str]) -> dict:
     """Pairwise precision and recall of the groups against the planted ones."""
     found = {
         frozenset((ids[a], ids[b]))
         for group in groups.groups
         for (a, _), (b, _) in itertools.combinations(group, 2)
     }
-    by_origin: dict[int, list[str]] = {}
-    for name, position in origin.items():
-        by_origin.setdefault(position, []).append(name)
-    true = {
-        frozenset(pair) for names in by_origin.values() for pair in itertools.combinations(names, 2)
-    }
-    hits = len(found & true)
-    # Which alterations the encoder sees through: each copy paired with its original.
-    by_kind: dict[str, list[bool]] = {}
-    for name, position in origin.items():
-        if name.startswith("planted/"):
-            kind = name.split("-", 1)[1].split(".")[0]
-            pair = frozenset((name, f"originals/{position:05d}.png"))
-            by_kind.setdefault(kind, []).append(pair in found)
     return {
         "threshold": groups.threshold,
         "groups": len(groups.groups),
+        **_pair_precision_recall(found, origin),
+    }
+
+
+def _true_pairs(origin: dict[str, int | str]) -> set[frozenset[str]]:
+    by_origin: dict[int | str, list[str]] = {}
+    for name, group in origin.items():
+        by_origin.setdefault(group, []).append(name)
+    return {
+        frozenset(pair) for names in by_origin.values() for pair in itertools.combinations(names, 2)
+    }
+
+
+def _pair_precision_recall(found: set[frozenset[str]], origin: dict[str, int | str]) -> dict:
+    """Precision, recall and F1 over pairs of files, and the recall of each alteration (each
+    planted copy paired with its original)."""
+    true = _true_pairs(origin)
+    hits = len(found & true)
+    original = {group: name for name, group in origin.items() if name.startswith("originals/")}
+    by_kind: dict[str, list[bool]] = {}
+    for name, group in origin.items():
+        if name.startswith("planted/"):
+            # planted/00012-jpeg.jpg (Fashion-MNIST) or planted/<package>/<stem>/jpeg.jpg
+            kind = Path(name).stem.rsplit("-", 1)[-1]
+            by_kind.setdefault(kind, []).append(frozenset((name, original[group])) in found)
+    precision = hits / len(found) if found else 1.0
+    recall = hits / len(true) if true else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
         "pairs_found": len(found),
         "true_pairs": len(true),
-        "precision": round(hits / len(found), 4) if found else 1.0,
-        "recall": round(hits / len(true), 4) if true else 1.0,
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(f1, 4),
         "recall_by_alteration": {
             kind: round(sum(hits) / len(hits), 4) for kind, hits in sorted(by_kind.items())
         },
     }
 
 
+def phash_pair_scores(folder: Path, origin: dict[str, int | str]) -> dict:
+    """The perceptual-hash baseline: every pair within Hamming distance d of 64 bits, for the
+    d with the best pair F1 (chosen on the gallery itself: pHash's best case)."""
+    from bench.quality import phash_codes
+
+    names = sorted(origin)
+    codes = phash_codes([folder / name for name in names])
+    distances = (codes[:, None, :] != codes[None, :, :]).sum(axis=2)
+    upper = np.triu_indices(len(names), k=1)
+    rows = []
+    for distance in range(0, 33):
+        close = distances[upper] <= distance
+        found = {
+            frozenset((names[a], names[b]))
+            for a, b in zip(upper[0][close], upper[1][close], strict=True)
+        }
+        rows.append({"hamming": distance, **_pair_precision_recall(found, origin)})
+    return max(rows, key=lambda row: row["f1"])
+
+
 def bench_quality(
+    gallery: Path,
+    origin: dict[str, int | str],
     work: Path,
-    distinct: int,
-    planted: int,
-    source: Path | None,
     model: Path | None,
     *,
-    skip: int = 0,
     thresholds: tuple[float, ...] = THRESHOLDS,
 ) -> list[dict]:
-    """Pair precision and recall at each threshold on a planted gallery of the distinct
-    images after the first `skip`."""
-    name = f"planted-{skip}"
-    origin = write_planted_gallery(work / name, distinct, planted, source, skip=skip)
-    index_dir = work / f"{name}-index"
-    bench_build(work / name, index_dir, keep=_keep(model), workers=2, model=model)
+    """Pair precision and recall at each threshold on a planted gallery, indexed with `model`
+    (default: the model `indexer build` uses when none is named)."""
+    index_dir = work / f"{gallery.name}-index"
+    bench_build(gallery, index_dir, keep=_keep(model), workers=2, model=model)
     index = load_index(index_dir)
     vectors = np.asarray(index.vectors)
     rows = []
     for threshold in thresholds:
         found = find_duplicates(vectors, threshold)
         rows.append(pair_scores(found, index.ids, origin))
-        print(f"  planted after {skip}, threshold {threshold}: {rows[-1]}", flush=True)
+        print(f"  {gallery.name}, threshold {threshold}: {rows[-1]}", flush=True)
     return rows
 
 
-def balanced_threshold(rows: list[dict]) -> float:
-    """The threshold whose lower of precision and recall is highest: both are goals."""
-    return max(rows, key=lambda row: min(row["precision"], row["recall"]))["threshold"]
+def balanced_threshold(*galleries: list[dict]) -> float:
+    """The threshold whose lowest precision or recall over the galleries is highest: both
+    are goals, on every kind of gallery."""
+    by_threshold: dict[float, float] = {}
+    for rows in galleries:
+        for row in rows:
+            worst = min(row["precision"], row["recall"])
+            by_threshold[row["threshold"]] = min(by_threshold.get(row["threshold"], 1.0), worst)
+    return max(by_threshold, key=lambda threshold: (by_threshold[threshold], -threshold))
 
 
 def bench_speed(work: Path, count: int, rounds: int) -> dict:
@@ -216,6 +254,25 @@ def _pairs(groups: DuplicateGroups) -> set[tuple[int, int]]:
     }
 
 
+def planted_galleries(work: Path, args: argparse.Namespace) -> dict[str, dict]:
+    """name -> {"gallery", "origin", "role"}: Fashion-MNIST's two planted galleries (the
+    distinct test images after the first `--distinct` for validation, the first ones for
+    evaluation) and, with `--photos`, the two halves of a photo set."""
+    galleries = {}
+    for role, skip in (("validation", args.distinct), ("evaluation", 0)):
+        folder = work / f"fashion-mnist-{role}"
+        origin = write_planted_gallery(folder, args.distinct, args.planted, args.source, skip=skip)
+        galleries[folder.name] = {"gallery": folder, "origin": origin, "role": role}
+    if args.photos is not None:
+        from bench.photos import write_planted_gallery as write_planted_photos
+
+        for role, half in (("validation", "val"), ("evaluation", "test")):
+            folder = work / f"photos-{role}"
+            origin = write_planted_photos(args.photos, folder, half=half)
+            galleries[folder.name] = {"gallery": folder, "origin": origin, "role": role}
+    return galleries
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.duplicates", description=__doc__)
     parser.add_argument("--distinct", type=int, default=5000, help="distinct test images")
@@ -223,35 +280,49 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--source", type=Path, help="folder of distinct images (default: Fashion-MNIST test)"
     )
+    parser.add_argument(
+        "--photos", type=Path, help="a bench.photos set: also planted galleries of photographs"
+    )
     parser.add_argument("--model", type=Path, help="model to index with (default: shipped)")
     parser.add_argument("--count", type=int, default=60_000, help="training images for speed")
     parser.add_argument("--rounds", type=int, default=3, help="alternating timing rounds")
     parser.add_argument("--out", type=Path, default=Path("docs"))
     args = parser.parse_args(argv)
     results = describe_run("python -m bench.duplicates", argv)
+    results["galleries"] = {}
     with tempfile.TemporaryDirectory(prefix="bench-duplicates-") as work:
-        results["validation"] = bench_quality(
-            Path(work),
-            args.distinct,
-            args.planted,
-            args.source,
-            args.model,
-            skip=args.distinct,
-            thresholds=VALIDATION_THRESHOLDS,
-        )
-        results["balanced_threshold"] = balanced_threshold(results["validation"])
-        print(f"balanced on the validation gallery: {results['balanced_threshold']}")
-        results["planted"] = bench_quality(
-            Path(work), args.distinct, args.planted, args.source, args.model
-        )
+        galleries = planted_galleries(Path(work), args)
+        for name, planted in galleries.items():
+            thresholds = VALIDATION_THRESHOLDS if planted["role"] == "validation" else THRESHOLDS
+            results["galleries"][name] = {
+                "role": planted["role"],
+                "items": len(planted["origin"]),
+                "thresholds": bench_quality(
+                    planted["gallery"],
+                    planted["origin"],
+                    Path(work),
+                    args.model,
+                    thresholds=thresholds,
+                ),
+                "phash_best": phash_pair_scores(planted["gallery"], planted["origin"]),
+            }
+        validation = [g["thresholds"] for g in results["galleries"].values()
+                      if g["role"] == "validation"]  # fmt: skip
+        results["balanced_threshold"] = balanced_threshold(*validation)
+        print(f"balanced on the validation galleries: {results['balanced_threshold']}")
         results["speed"] = bench_speed(Path(work), args.count, args.rounds)
-    kinds = list(results["planted"][0]["recall_by_alteration"])
-    header = ["threshold", "groups", "pairs found", "true pairs", "precision", "recall", *kinds]
-    rows = [
-        [*list(row.values())[:6], *row["recall_by_alteration"].values()]
-        for row in results["planted"]
-    ]
-    print(markdown_table(header, rows))
+    for name, measured in results["galleries"].items():
+        if measured["role"] != "evaluation":
+            continue
+        rows = measured["thresholds"]
+        kinds = list(rows[0]["recall_by_alteration"])
+        header = ["threshold", "groups", "pairs found", "true pairs", "precision", "recall",
+                  "F1", *kinds]  # fmt: skip
+        table = [[*list(row.values())[:7], *row["recall_by_alteration"].values()] for row in rows]
+        print(markdown_table(header, table, title=name))
+        best = measured["phash_best"]
+        print(f"pHash best: Hamming <= {best['hamming']}, precision {best['precision']}, "
+              f"recall {best['recall']}, F1 {best['f1']}")  # fmt: skip
     print(json.dumps(results["speed"], indent=1))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "duplicates.json").write_text(json.dumps(results, indent=1) + "\n")

@@ -28,7 +28,7 @@ from models.datasets import channel_statistics, load_training_pixels
 from models.device import resolve_device
 from models.encoder import Encoder, normalize
 from models.features import FEATURES_FILE, view_features
-from models.losses import make_loss
+from models.losses import LOSS_VERSIONS, make_loss
 from models.optim import make_optimizers, make_schedulers
 from models.resume import load_resume_state, save_resume_state
 
@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 # Optimiser steps when the recipe does not say: on images (about 20 minutes for the small CNN
 # on two cores), and on cached features (a head's step costs a fraction of a second).
 TARGET_STEPS = 2000
-HEAD_STEPS = 3000
+HEAD_STEPS = 2000
 # Fine-tuning trains lite0's last two stages (5 of its 16 blocks) and its head convolution.
 FINETUNED_BLOCKS = 5
 # A head run writes its checkpoint and resume state this often (an image run: every epoch).
@@ -67,9 +67,11 @@ class TrainConfig:
     views: int = 4
     # After the head, train the pretrained backbone's last blocks too (on images, bfloat16).
     finetune: bool = False
-    # Head: the share of pairs whose second view is of one of the image's `neighbours` nearest
-    # images by frozen backbone features, not of the image itself.
-    neighbour_positives: float = 0.0
+    # Head only: the share of pairs whose second view is of one of the image's `neighbours`
+    # nearest images by frozen backbone features rather than of the image itself. Without
+    # them the first dimensions learn each image's own details and lose what it depicts:
+    # a head's k = 4 fell below PCA of the frozen features (docs/results.md).
+    neighbour_positives: float = 0.5
     neighbours: int = 5
 
     def __post_init__(self) -> None:
@@ -305,7 +307,8 @@ def _optimise(
         if done % stage.save_every == 0 or done == stage.total_steps:
             stage.seconds = time.perf_counter() - started
             encoder.eval()
-            training = {**recipe, "stage": stage.name, "steps": done, "device": device.type,
+            training = {**recipe, "loss_version": LOSS_VERSIONS[config.loss],
+                        "stage": stage.name, "steps": done, "device": device.type,
                         "seconds": round(stage.seconds, 1), **summary(done),
                         "final_loss": round(float(np.mean(stage.losses[-50:])), 4),
                         "torch": torch.__version__}  # fmt: skip

@@ -20,6 +20,12 @@ LOSSES: dict[str, Callable[[float, float], nn.Module]] = {
 }
 
 
+# Bumped whenever a loss's definition changes, and recorded in every checkpoint, so a model says
+# which loss made it. tricl-nested 1: prefixes 2, 4, ..., D with S inside each, s by Adam;
+# 2: every prefix up to 16, S only in the full tri-factor term, s by SGD.
+LOSS_VERSIONS = {"tricl": 1, "simclr": 1, "tricl-nested": 2, "mrl": 1, "tricl-spectral": 1}
+
+
 def make_loss(name: str, *, temperature: float, tau: float) -> nn.Module:
     """Build a loss by its command-line name."""
     if name not in LOSSES:
@@ -29,6 +35,7 @@ def make_loss(name: str, *, temperature: float, tau: float) -> nn.Module:
 
 __all__ = [
     "LOSSES",
+    "LOSS_VERSIONS",
     "MatryoshkaLoss",
     "NestedTriCLLoss",
     "SimCLRLoss",

@@ -4,7 +4,12 @@ import pytest
 
 from bench.__main__ import main
 from bench.batch import bench_batch
-from bench.duplicates import balanced_threshold, pair_scores, write_planted_gallery
+from bench.duplicates import (
+    balanced_threshold,
+    pair_scores,
+    phash_pair_scores,
+    write_planted_gallery,
+)
 from indexer.duplicates import DuplicateGroups
 
 QUIET, HOG = "quiet", "beside a CPU hog"
@@ -151,7 +156,7 @@ def test_planted_near_duplicates_are_scored_as_pairs(gallery, tmp_path):
     kinds = {"brighter", "cropped", "jpeg", "mirrored", "scaled"}
     assert pair_scores(perfect, ids, origin) | {"threshold": 0} == {
         "threshold": 0, "groups": 2, "pairs_found": 30, "true_pairs": 30, "precision": 1.0,
-        "recall": 1.0, "recall_by_alteration": dict.fromkeys(sorted(kinds), 1.0),
+        "recall": 1.0, "f1": 1.0, "recall_by_alteration": dict.fromkeys(sorted(kinds), 1.0),
     }  # fmt: skip
     # One group holding an original that is not a copy of it: 6 of its 21 pairs are wrong.
     extra = next(n for n in ids if origin[n] == 2)
@@ -180,6 +185,18 @@ def test_the_validation_gallery_holds_other_images_and_chooses_the_balanced_thre
         {"threshold": 0.98, "precision": 0.99, "recall": 0.6},
     ]
     assert balanced_threshold(rows) == 0.95
+    # Over two galleries, the threshold whose worst gallery is best.
+    photos = [{**row, "recall": 0.9 if row["threshold"] == 0.98 else 0.3} for row in rows]
+    assert balanced_threshold(rows, photos) == 0.98
+
+
+def test_phash_baseline_scores_pairs_at_its_best_hamming_distance(gallery, tmp_path):
+    origin = write_planted_gallery(tmp_path / "planted", 6, 2, source=gallery / "plain")
+    best = phash_pair_scores(tmp_path / "planted", origin)
+    assert 0 <= best["hamming"] <= 32
+    assert best["true_pairs"] == 30 and 0.0 <= best["f1"] <= 1.0
+    # Its re-encoded, brightened and rescaled copies hash close to their originals.
+    assert best["recall_by_alteration"]["jpeg"] == 1.0
 
 
 def test_concurrency_gain_is_the_quiet_median_qps_ratio():

@@ -12,6 +12,7 @@ from models.__main__ import main
 from models.augment import augment
 from models.checkpoint import CONFIG_FILE, FASHION_MNIST_CHECKPOINT, WEIGHTS_FILE, load_checkpoint
 from models.config import PRETRAINED_BACKBONES, EncoderConfig
+from models.losses import LOSS_VERSIONS
 from models.train import TrainConfig, train
 from tests.helpers.images import garment
 
@@ -41,6 +42,7 @@ def test_training_on_a_folder_writes_a_self_describing_checkpoint(tmp_path):
     config = json.loads((tmp_path / "ckpt" / CONFIG_FILE).read_text())
     assert config["encoder"]["embedding_dim"] == 16
     assert config["training"]["loss"] == "tricl"
+    assert config["training"]["loss_version"] == LOSS_VERSIONS["tricl"]
     assert config["training"]["images"] == 24  # the corrupt file was skipped
     assert sorted(config["importance_order"]) == list(range(16))
     importance = [config["importance"][j] for j in config["importance_order"]]
@@ -73,6 +75,8 @@ def test_bad_data_folder_is_one_clear_error(tmp_path, capsys):
 def test_shipped_default_checkpoint_loads_without_pickle():
     encoder, config = load_checkpoint(FASHION_MNIST_CHECKPOINT)
     assert config["training"]["loss"] == "tricl-nested"
+    # Trained with the first definition of tricl-nested, which has changed since.
+    assert config["training"]["loss_version"] == 1 < LOSS_VERSIONS["tricl-nested"]
     assert config["training"]["data"] == "fashion-mnist"
     assert encoder.config.embedding_dim == len(config["importance"])
     assert encoder.embed(torch.zeros(2, 1, 28, 28)).shape == (2, encoder.config.embedding_dim)
