@@ -54,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     train_parser.add_argument("--lr", type=float, default=TrainConfig.learning_rate)
     train_parser.add_argument(
+        "--tau", type=float, default=TrainConfig.tau,
+        help="weight of the decorrelation (tricl, tricl-nested) or orthonormality "
+        "(tricl-spectral) penalty",
+    )  # fmt: skip
+    train_parser.add_argument(
         "--importance-lr", type=float, default=TrainConfig.importance_learning_rate,
         help="SGD learning rate of the importance logits s",
     )  # fmt: skip
@@ -104,6 +109,7 @@ def _train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size or recipe.batch_size,
         learning_rate=args.lr,
         importance_learning_rate=args.importance_lr,
+        tau=args.tau,
         seed=args.seed,
         device=args.device,
     )

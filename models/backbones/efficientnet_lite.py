@@ -27,7 +27,7 @@ class EfficientNetLite(nn.Module):
         except ImportError as error:
             raise ValueError(
                 f"the {config.backbone} backbone needs its architecture package: "
-                "pip install 'tricl-retrieval[pretrained]' (or use --backbone small-cnn)"
+                "pip install 'tricl-retrieval[indexer]' (or use --backbone small-cnn)"
             ) from error
         weights = config.pretrained
         network = EfficientNet.from_name(config.backbone, image_size=config.image_size)

