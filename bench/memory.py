@@ -7,6 +7,7 @@ vectors.npy and FAISS file, which the kernel can drop and re-read).
 """
 
 import argparse
+import hashlib
 import json
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from indexer.index_dir import load_index, write_index
+from indexer.manifest import Manifest
 from indexer.retrieval import build_structure
 from models.vectors import unit_rows
 from service.engine import SearchEngine
@@ -23,20 +25,29 @@ STATUS_FIELDS = ("VmRSS", "RssAnon", "RssFile")
 
 
 def write_vector_index(out: Path, vectors: np.ndarray, index_type: str, features: int) -> None:
-    """An index directory over `vectors` without images: ids are row numbers."""
-    from models.checkpoint import FASHION_MNIST_CHECKPOINT  # torch: not in the measured child
+    """An index directory over `vectors` without images: ids are row numbers, and each row's
+    content hash is that of its vector's bytes."""
+    # Imported here: indexer.build and models.checkpoint load torch, which the measured child
+    # must not.
+    from indexer.build import model_record
+    from models.checkpoint import FASHION_MNIST_CHECKPOINT
+    from models.config import read_config
 
     count, keep = vectors.shape
     structure = None
     if index_type != "flat":
         structure = build_structure(unit_rows(vectors[:, :features]), index_type)
-    manifest = {"model": {"id": "bench"}, "keep": keep, "count": count}
-    manifest["importance"] = [1.0] * keep
-    ids = [f"{row}" for row in range(count)]
+    model = model_record(FASHION_MNIST_CHECKPOINT, read_config(FASHION_MNIST_CHECKPOINT))
+    manifest = Manifest(model=model, keep=keep, count=count, importance=(1.0,) * keep)
     write_index(
-        out, vectors=vectors, ids=ids, manifest=manifest, model_dir=FASHION_MNIST_CHECKPOINT,
+        out,
+        vectors=vectors,
+        ids=[f"{row}" for row in range(count)],
+        hashes=[hashlib.sha256(row.tobytes()).hexdigest() for row in vectors],
+        manifest=manifest,
+        model_dir=FASHION_MNIST_CHECKPOINT,
         structure=structure,
-    )  # fmt: skip
+    )
 
 
 def bench_memory(vectors: np.ndarray, queries: np.ndarray, work: Path, features: int) -> list[dict]:

@@ -9,6 +9,7 @@ import numpy as np
 
 from bench.timing import time_each, time_side_by_side
 from indexer.index_dir import LoadedIndex
+from indexer.manifest import Manifest, ModelRecord, StructureInfo
 from indexer.retrieval import (
     build_structure,
     flat_at_budget,
@@ -37,16 +38,20 @@ def synthetic_vectors(real: np.ndarray, count: int, seed: int) -> np.ndarray:
 
 
 def in_memory_index(vectors: np.ndarray) -> LoadedIndex:
-    """A flat index over `vectors` without a directory, for the engine under test."""
-    keep = vectors.shape[1]
-    manifest = {
-        "keep": keep,
-        "index": {"type": "flat", "features": keep, "exact": True, "params": {}},
-    }
-    ids = [str(i) for i in range(len(vectors))]
-    return LoadedIndex(
-        Path("."), manifest, vectors, ids, flat_at_budget(vectors, vectors.shape[1]), None
+    """A flat index over `vectors` without a directory or a model, for the engine under test:
+    no files, so no content hashes."""
+    count, keep = vectors.shape
+    manifest = Manifest(
+        model=ModelRecord(
+            id="none", weights_sha256="", config_sha256="", loss=None, embedding_dim=keep
+        ),
+        keep=keep,
+        count=count,
+        importance=(1.0,) * keep,
+        index=StructureInfo("flat", keep, exact=True, params={}, recall_at_10=1.0),
     )
+    ids = [str(i) for i in range(count)]
+    return LoadedIndex(Path("."), manifest, vectors, ids, flat_at_budget(vectors, keep), [])
 
 
 def bench_budgets(

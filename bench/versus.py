@@ -1,10 +1,11 @@
 """`python -m bench.versus --baseline REV`: this service against an earlier commit's, in one run.
 
-Both services serve the same index (built by this checkout from Fashion-MNIST training images,
-or --gallery) from the same Python environment; the earlier one runs from a detached git
-worktree. They are loaded in alternating rounds, the order flipped each round, so that drift in
-the machine's load falls on both: a lone request (concurrency 1) and 32 concurrent clients at
-one budget. Medians over rounds go to the terminal and to <out>/versus.json.
+Both services serve an index of the same images (Fashion-MNIST training images, or --gallery)
+from the same Python environment; the earlier one runs from a detached git worktree and serves
+an index built by its own indexer, since an earlier commit may read another index format. They
+are loaded in alternating rounds, the order flipped each round, so that drift in the machine's
+load falls on both: a lone request (concurrency 1) and 32 concurrent clients at one budget.
+Medians over rounds go to the terminal and to <out>/versus.json.
 """
 
 import argparse
@@ -15,10 +16,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.build import bench_build, gallery_or_demo
-from bench.http import running_service, wrk_load
+from bench.build import bench_build, gallery_or_demo, run_indexer
+from bench.http import indexed_ids, running_service, wrk_load
 from bench.machine import describe_run
-from indexer.index_dir import IDS_FILE
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
             gallery = gallery_or_demo(args.gallery, work, args.count)
             index = work / "index"
             results["build"] = bench_build(gallery, index, keep=128, workers=2)
-            results["versus"] = compare(index, gallery, baseline, args)
+            earlier_index = work / "baseline-index"
+            run_indexer(gallery, earlier_index, keep=128, workers=2, code=baseline)
+            results["versus"] = compare((earlier_index, index), gallery, baseline, args)
         finally:
             subprocess.run(
                 ["git", "-C", str(REPO), "worktree", "remove", "--force", str(baseline)],
@@ -58,12 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def compare(index: Path, gallery: Path, baseline: Path, args: argparse.Namespace) -> dict:
-    indexed = (index / IDS_FILE).read_text(encoding="utf-8").splitlines()[:256]
-    images = [str(gallery / item) for item in indexed]
+def compare(
+    indexes: tuple[Path, Path], gallery: Path, baseline: Path, args: argparse.Namespace
+) -> dict:
+    """Load both services (`indexes`: the baseline's and this checkout's) in rounds."""
+    earlier_index, index = indexes
+    images = [str(gallery / item) for item in indexed_ids(index, 256)]
     runs = []
     with (
-        running_service(index, {}, code=baseline) as (earlier, _),
+        running_service(earlier_index, {}, code=baseline) as (earlier, _),
         running_service(index, {}) as (current, _),
     ):
         services = {args.baseline: earlier, "this checkout": current}

@@ -10,7 +10,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ from indexer.index_dir import (
     load_index,
     write_index,
 )
+from indexer.manifest import BuildRecord, Manifest, ModelRecord, SkippedFile
 from indexer.retrieval import INDEX_TYPES, BuiltStructure, build_structure, choose_index_type
 from models.checkpoint import load_checkpoint
 from models.config import CONFIG_FILE, MODEL_FILES, ONNX_FILE
@@ -94,7 +94,7 @@ def _build(
     seconds = time.perf_counter() - started
     failed = read["failure"] != ""
     skipped += [
-        {"path": relative[position], "reason": read["failure"][position]}
+        SkippedFile(relative[position], read["failure"][position])
         for position in np.flatnonzero(failed)
     ]
     kept = np.flatnonzero(~failed)
@@ -113,15 +113,15 @@ def _build(
         ids=[relative[position] for position in kept],
         hashes=[str(read["sha256"][position]) for position in kept],
         skipped=skipped,
-        build={
-            "seconds": round(seconds, 2),
-            "images_per_second": round(embedded / max(seconds, 1e-9), 1),
-            "embedded": embedded,
-            "reused": len(reused),
-            "device": device.type,
-            "runtime": "onnxruntime" if device.type == "cpu" else "torch",
-            "batch_size": config.batch_size,
-        },
+        build=BuildRecord(
+            seconds=round(seconds, 2),
+            images_per_second=round(embedded / max(seconds, 1e-9), 1),
+            embedded=embedded,
+            reused=len(reused),
+            device=device.type,
+            runtime="onnxruntime" if device.type == "cpu" else "torch",
+            batch_size=config.batch_size,
+        ),
     )
     removed = 0 if previous is None else len(set(previous.ids) - set(relative))
     return dataclasses.replace(summary, reused=len(reused), removed=removed)
@@ -167,7 +167,7 @@ def model_with_onnx(model: Path, encoder: Encoder) -> Iterator[Path]:
         yield copy
 
 
-def gallery_files(gallery: Path) -> tuple[list[Path], list[str], list[dict]]:
+def gallery_files(gallery: Path) -> tuple[list[Path], list[str], list[SkippedFile]]:
     """The image files to index, their ids, and the files left out with reasons."""
     files = list_image_files(gallery)
     if not files:
@@ -177,30 +177,38 @@ def gallery_files(gallery: Path) -> tuple[list[Path], list[str], list[dict]]:
     return _listable(files, gallery)
 
 
+def model_record(model: Path, model_config: dict) -> ModelRecord:
+    """What the manifest says of the checkpoint at `model` (`model_config`: its config.json)."""
+    return ModelRecord(
+        id=model_config["id"],
+        weights_sha256=model_config["weights_sha256"],
+        config_sha256=hashlib.sha256((model / CONFIG_FILE).read_bytes()).hexdigest(),
+        loss=model_config["training"].get("loss"),
+        embedding_dim=len(model_config["importance"]),
+    )
+
+
 def build_manifest(
-    config: BuildConfig, model_config: dict, *, count: int, skipped: list[dict], build: dict
-) -> dict:
+    config: BuildConfig,
+    model_config: dict,
+    *,
+    count: int,
+    skipped: list[SkippedFile],
+    build: BuildRecord,
+) -> Manifest:
     """The manifest of an index (or of one shard of it) embedded by `config`'s model."""
     importance = model_config["importance"]
     order = model_config["importance_order"]
-    return {
-        "model": {
-            "id": model_config["id"],
-            "weights_sha256": model_config["weights_sha256"],
-            "config_sha256": hashlib.sha256((config.model / CONFIG_FILE).read_bytes()).hexdigest(),
-            "loss": model_config["training"].get("loss"),
-            "embedding_dim": len(importance),
-        },
-        "keep": config.keep,
-        "count": count,
-        "importance": [importance[j] for j in order[: config.keep]],
-        "metric": "cosine over the first k importance-ordered dimensions",
-        "gallery": str(config.gallery.resolve()),
-        "target_recall": config.target_recall,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "skipped": skipped,
-        "build": build,
-    }
+    return Manifest(
+        model=model_record(config.model, model_config),
+        keep=config.keep,
+        count=count,
+        importance=tuple(importance[j] for j in order[: config.keep]),
+        gallery=str(config.gallery.resolve()),
+        target_recall=config.target_recall,
+        skipped=tuple(skipped),
+        build=build,
+    )
 
 
 def write_built_index(
@@ -210,14 +218,14 @@ def write_built_index(
     vectors: np.ndarray,
     ids: list[str],
     hashes: list[str],
-    skipped: list[dict],
-    build: dict,
+    skipped: list[SkippedFile],
+    build: BuildRecord,
 ) -> BuildSummary:
     """Describe the embedded gallery in a manifest, add the search structure, write it all."""
     started = time.perf_counter()
-    manifest = build_manifest(config, model_config, count=len(ids), skipped=skipped, build=build)
     structure = _search_structure(vectors, config)
-    manifest["build"]["index_seconds"] = round(time.perf_counter() - started, 2)
+    build = dataclasses.replace(build, index_seconds=round(time.perf_counter() - started, 2))
+    manifest = build_manifest(config, model_config, count=len(ids), skipped=skipped, build=build)
     write_index(
         config.out,
         vectors=vectors,
@@ -230,28 +238,21 @@ def write_built_index(
     described = structure.type
     if not structure.exact:
         described += f" at {structure.features} features, recall@10 {structure.recall_at_10:.3f}"
-    return BuildSummary(
-        len(ids), len(skipped), build["seconds"], described, embedded=build["embedded"]
-    )
+    return BuildSummary(len(ids), len(skipped), build.seconds, described, embedded=build.embedded)
 
 
 def update_config(out: Path, gallery: Path, **options) -> tuple[BuildConfig, LoadedIndex]:
     """Settings for updating the index at `out`: its own model, budget and search structure."""
     previous = load_index(out)
-    if previous.hashes is None:
-        raise ValueError(
-            "this index holds no content hashes (it predates updates); "
-            "rebuild it once with python -m indexer build"
-        )
     structure = previous.structure_info
     config = BuildConfig(
         gallery=gallery,
         model=previous.model_dir,
         out=out,
         keep=previous.keep,
-        index_type=structure["type"],
-        index_features=int(structure["features"]),
-        target_recall=float(previous.manifest.get("target_recall", 0.95)),
+        index_type=structure.type,
+        index_features=structure.features,
+        target_recall=previous.manifest.target_recall,
         **options,
     )
     return config, previous
@@ -260,7 +261,7 @@ def update_config(out: Path, gallery: Path, **options) -> tuple[BuildConfig, Loa
 def _previous_rows(previous: LoadedIndex | None) -> dict[str, tuple[str, int]]:
     """id -> (content hash, row) in the index being updated; a file whose bytes still hash the
     same keeps that row's vector bit for bit and is not decoded again."""
-    if previous is None or previous.hashes is None:
+    if previous is None:
         return {}
     return {
         item: (digest, row)
@@ -290,16 +291,16 @@ def _search_structure(vectors: np.ndarray, config: BuildConfig) -> BuiltStructur
     return structure
 
 
-def _listable(files: list[Path], gallery: Path) -> tuple[list[Path], list[str], list[dict]]:
+def _listable(files: list[Path], gallery: Path) -> tuple[list[Path], list[str], list[SkippedFile]]:
     """Files, their ids, and the files left out because ids.txt (one id a line) cannot hold them."""
     kept, ids, skipped = [], [], []
     for path in files:
         item = path.relative_to(gallery).as_posix()
         if "\n" in item or "\r" in item:
-            skipped.append({"path": repr(item)[1:-1], "reason": "file name contains a line break"})
+            skipped.append(SkippedFile(repr(item)[1:-1], "file name contains a line break"))
         elif not _is_utf8(item):
             shown = item.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-            skipped.append({"path": shown, "reason": "file name is not valid UTF-8"})
+            skipped.append(SkippedFile(shown, "file name is not valid UTF-8"))
         else:
             kept.append(path)
             ids.append(item)

@@ -1,39 +1,39 @@
 """The index directory contract (DESIGN.md): writing it atomically and reading it back.
 
-manifest.json  what the index is: model, keep, count, importance, skipped files, checksums
+manifest.json  what the index is (indexer/manifest.py): model, keep, count, importance,
+               skipped files, the search structure, checksums
 vectors.npy    float32 [N, keep], columns in importance order, not normalised
 ids.txt        N gallery-relative POSIX paths, utf-8
 sha256.txt     N SHA-256 digests of the files' bytes, so an update re-embeds only what changed
 index.faiss    inner-product FAISS index over unit rows of one budget (manifest "index"):
                exact flat over all `keep` columns by default, or IVF/HNSW/IVF-PQ at a small budget
-model/         the checkpoint that made the vectors, so queries embed the same way
+model/         the checkpoint that made the vectors, with model.onnx that queries are embedded by
 """
 
 import ctypes
+import dataclasses
 import hashlib
-import json
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 import faiss
 import numpy as np
 
+from indexer.manifest import INDEX_FORMAT, MANIFEST_FILE, Manifest, StructureInfo, read_manifest
 from indexer.retrieval import BuiltStructure, apply_search_params, build_structure
 from models.config import MODEL_FILES, ONNX_FILE
 from models.vectors import unit_rows
 
-INDEX_FORMAT = 1
-MANIFEST_FILE = "manifest.json"
 VECTORS_FILE = "vectors.npy"
 IDS_FILE = "ids.txt"
 HASHES_FILE = "sha256.txt"
 FAISS_FILE = "index.faiss"
 MODEL_DIR = "model"
-# The ONNX file is what the service runs, so it is verified like the data (weights are not read).
+# Every index holds these. The ONNX file is what the service runs, so it is verified like the
+# data (the weights are not read when serving).
 CHECKSUMMED_FILES = (VECTORS_FILE, IDS_FILE, HASHES_FILE, FAISS_FILE, f"{MODEL_DIR}/{ONNX_FILE}")
 
 
@@ -42,26 +42,24 @@ class LoadedIndex:
     """An index directory read into memory."""
 
     path: Path
-    manifest: dict
+    manifest: Manifest
     vectors: np.ndarray  # N x keep float32
     ids: list[str]
     structure: faiss.Index  # index.faiss: search structure over unit rows of one budget
-    hashes: list[str] | None  # per-item content digests; None in indexes older than updates
+    hashes: list[str]  # per-item content digests (sha256.txt)
 
     @property
     def keep(self) -> int:
-        return int(self.manifest["keep"])
-
-    @cached_property
-    def version(self) -> str:
-        """Short digest of the manifest (and so of every checksummed file): names this build.
-        Kept once computed: every search answer carries it."""
-        return hashlib.sha256(json.dumps(self.manifest, sort_keys=True).encode()).hexdigest()[:12]
+        return self.manifest.keep
 
     @property
-    def structure_info(self) -> dict:
-        """{"type", "features", "params", "recall_at_10", "exact"} of index.faiss."""
-        return self.manifest["index"]
+    def version(self) -> str:
+        return self.manifest.version
+
+    @property
+    def structure_info(self) -> StructureInfo:
+        """What index.faiss is: type, features, params, recall_at_10, exact."""
+        return self.manifest.index
 
     @property
     def model_dir(self) -> Path:
@@ -73,21 +71,24 @@ def write_index(
     *,
     vectors: np.ndarray,
     ids: list[str],
-    manifest: dict,
+    hashes: list[str],
+    manifest: Manifest,
     model_dir: Path,
     structure: BuiltStructure | None = None,
-    hashes: list[str] | None = None,
 ) -> None:
     """Write a complete index to a sibling temporary directory, then move it to `out`.
 
-    `structure` defaults to an exact flat index over all columns. An interrupted build leaves
-    only the temporary directory behind; an index already at `out` is replaced only once the
-    new one is complete on disk.
+    `structure` defaults to an exact flat index over all columns; the manifest written is
+    `manifest` with the structure's description and the files' checksums. An interrupted build
+    leaves only the temporary directory behind; an index already at `out` is replaced only
+    once the new one is complete on disk.
     """
     if vectors.ndim != 2 or vectors.shape[0] != len(ids):
         raise ValueError(f"{vectors.shape[0]} vectors for {len(ids)} ids")
-    if hashes is not None and len(hashes) != len(ids):
+    if len(hashes) != len(ids):
         raise ValueError(f"{len(hashes)} content hashes for {len(ids)} ids")
+    if not (model_dir / ONNX_FILE).is_file():
+        raise ValueError(f"{model_dir} has no {ONNX_FILE}, which the service embeds queries with")
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_staging(out)
@@ -100,8 +101,7 @@ def write_index(
     try:
         np.save(staging / VECTORS_FILE, np.ascontiguousarray(vectors, dtype=np.float32))
         (staging / IDS_FILE).write_text("".join(f"{item}\n" for item in ids), encoding="utf-8")
-        if hashes is not None:
-            (staging / HASHES_FILE).write_text("".join(f"{digest}\n" for digest in hashes))
+        (staging / HASHES_FILE).write_text("".join(f"{digest}\n" for digest in hashes))
         if structure is None:
             structure = build_structure(unit_rows(vectors), "flat")
         faiss.write_index(structure.index, str(staging / FAISS_FILE))
@@ -109,24 +109,19 @@ def write_index(
         for name in MODEL_FILES:  # not a training run's caches or resume state
             if (model_dir / name).is_file():
                 shutil.copyfile(model_dir / name, staging / MODEL_DIR / name)
-        checksums = {
-            name: file_sha256(staging / name)
-            for name in CHECKSUMMED_FILES
-            if (staging / name).is_file()
-        }
-        full_manifest = {
-            "format": INDEX_FORMAT,
-            **manifest,
-            "index": {
-                "type": structure.type,
-                "features": structure.features,
-                "exact": structure.exact,
-                "params": structure.params,
-                "recall_at_10": structure.recall_at_10,
-            },
-            "checksums": checksums,
-        }
-        (staging / MANIFEST_FILE).write_text(json.dumps(full_manifest, indent=2) + "\n")
+        written = dataclasses.replace(
+            manifest,
+            format=INDEX_FORMAT,
+            index=StructureInfo(
+                type=structure.type,
+                features=structure.features,
+                exact=structure.exact,
+                params=structure.params,
+                recall_at_10=structure.recall_at_10,
+            ),
+            checksums={name: file_sha256(staging / name) for name in CHECKSUMMED_FILES},
+        )
+        (staging / MANIFEST_FILE).write_text(written.to_json())
         _fsync_tree(staging)
         _replace_directory(staging, out)
     except BaseException as error:
@@ -143,11 +138,11 @@ class IndexModel:
     process that only embeds queries (a cluster's ingress) reads."""
 
     path: Path
-    manifest: dict
+    manifest: Manifest
 
     @property
     def keep(self) -> int:
-        return int(self.manifest["keep"])
+        return self.manifest.keep
 
     @property
     def model_dir(self) -> Path:
@@ -157,71 +152,45 @@ class IndexModel:
 def load_index_model(path: Path) -> IndexModel:
     """Read the manifest and verify the model's files only; the rest of the index (gigabytes
     in a large shard) is verified by whoever loads it."""
-    manifest = _read_manifest(path)
+    manifest = read_manifest(path)
     _verify_checksums(path, manifest, under=f"{MODEL_DIR}/")
     return IndexModel(path, manifest)
 
 
 def load_index(path: Path) -> LoadedIndex:
     """Read and verify an index directory; raises ValueError naming what is wrong."""
-    manifest = _read_manifest(path)
+    manifest = read_manifest(path)
     _verify_checksums(path, manifest)
     # Mapped, not read: pages a search never touches (a budget served by compressed codes, the
     # rows outside a shortlist) stay on disk, and the kernel can drop the rest under pressure.
     vectors = np.load(path / VECTORS_FILE, mmap_mode="r", allow_pickle=False)
     ids = (path / IDS_FILE).read_text(encoding="utf-8").splitlines()
-    hashes = None
-    if HASHES_FILE in manifest.get("checksums", {}):
-        hashes = (path / HASHES_FILE).read_text().splitlines()
-        if len(hashes) != len(ids):
-            raise ValueError(f"{HASHES_FILE} and {IDS_FILE} disagree on the number of items")
+    hashes = (path / HASHES_FILE).read_text().splitlines()
     structure = faiss.read_index(str(path / FAISS_FILE), faiss.IO_FLAG_MMAP_IFC)
-    # Indexes written before index types existed hold an exact flat index over every column.
-    manifest.setdefault(
-        "index",
-        {
-            "type": "flat",
-            "features": manifest["keep"],
-            "exact": True,
-            "params": {},
-            "recall_at_10": 1.0,
-        },
-    )
-    apply_search_params(structure, manifest["index"]["params"])
-    if vectors.dtype != np.float32 or vectors.ndim != 2 or vectors.shape[1] != manifest["keep"]:
+    apply_search_params(structure, manifest.index.params)
+    if vectors.dtype != np.float32 or vectors.ndim != 2 or vectors.shape[1] != manifest.keep:
         raise ValueError(
-            f"{VECTORS_FILE} has shape {vectors.shape}; expected N x {manifest['keep']} float32"
+            f"{VECTORS_FILE} has shape {vectors.shape}; expected N x {manifest.keep} float32"
         )
-    if not len(ids) == len(vectors) == structure.ntotal == manifest["count"]:
-        raise ValueError("vectors, ids, FAISS index and manifest disagree on the number of items")
-    if structure.d != manifest["index"]["features"]:
+    if not len(ids) == len(hashes) == len(vectors) == structure.ntotal == manifest.count:
+        raise ValueError(
+            "vectors, ids, content hashes, FAISS index and manifest disagree on the number of items"
+        )
+    if structure.d != manifest.index.features:
         raise ValueError(f"{FAISS_FILE} covers {structure.d} features, the manifest says otherwise")
     return LoadedIndex(path, manifest, vectors, ids, structure, hashes)
 
 
-def _read_manifest(path: Path) -> dict:
-    manifest_path = path / MANIFEST_FILE
-    if not manifest_path.is_file():
-        raise ValueError(f"{path} is not an index directory (no {MANIFEST_FILE}); build one first")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{MANIFEST_FILE} is not valid JSON: {error}") from error
-    if manifest.get("format") != INDEX_FORMAT:
-        raise ValueError(
-            f"index format {manifest.get('format')!r} is not supported (expected {INDEX_FORMAT})"
-        )
-    return manifest
-
-
-def _verify_checksums(path: Path, manifest: dict, *, under: str = "") -> None:
-    """Every checksummed file whose name starts with `under` exists and matches."""
-    for name, expected in manifest.get("checksums", {}).items():
+def _verify_checksums(path: Path, manifest: Manifest, *, under: str = "") -> None:
+    """Every checksummed file whose name starts with `under` is listed, exists and matches."""
+    for name in sorted(set(CHECKSUMMED_FILES) | set(manifest.checksums)):
         if not name.startswith(under):
             continue
+        if name not in manifest.checksums:
+            raise ValueError(f"{MANIFEST_FILE} holds no checksum for {name}")
         if not (path / name).is_file():
             raise ValueError(f"index file {name} is missing")
-        if file_sha256(path / name) != expected:
+        if file_sha256(path / name) != manifest.checksums[name]:
             raise ValueError(f"index file {name} does not match its checksum: the index is corrupt")
 
 

@@ -31,6 +31,7 @@ from indexer.build import (
 )
 from indexer.gallery import read_files
 from indexer.index_dir import load_index, write_index
+from indexer.manifest import BuildRecord, SkippedFile
 from indexer.shards import SHARD_NAME, merge_shards
 from models.checkpoint import load_checkpoint
 from models.config import EncoderConfig
@@ -125,17 +126,17 @@ def _build_on_ray(
         ids=ids,
         hashes=hashes,
         skipped=skipped,
-        build={
-            "seconds": round(seconds, 2),
-            "images_per_second": round(len(files) / max(seconds, 1e-9), 1),
-            "embedded": len(files),
-            "reused": 0,
-            "device": "cuda" if gpus else "cpu",
-            "batch_size": config.batch_size,
-            "engine": "ray",
-            "actors": actors,
-            "shards": len(shard_dirs),
-        },
+        build=BuildRecord(
+            engine="ray",
+            seconds=round(seconds, 2),
+            images_per_second=round(len(files) / max(seconds, 1e-9), 1),
+            embedded=len(files),
+            reused=0,
+            device="cuda" if gpus else "cpu",
+            batch_size=config.batch_size,
+            actors=actors,
+            shards=len(shard_dirs),
+        ),
     )
     if not keep_shards:
         shutil.rmtree(shards_root, ignore_errors=True)
@@ -235,7 +236,7 @@ class _ShardWriter:
         self.pending: dict[int, dict[int, tuple]] = {}
         self.written: list[Path] = []
         self.kept = 0
-        self.skipped: list[dict] = []
+        self.skipped: list[SkippedFile] = []
 
     def add(self, batch: dict) -> None:
         for position, digest, failure, vector in zip(
@@ -255,9 +256,7 @@ class _ShardWriter:
     def _write(self, shard: int, rows: dict[int, tuple]) -> None:
         positions = sorted(rows)
         kept = [p for p in positions if not rows[p][1]]
-        skipped = [
-            {"path": self.relative[p], "reason": rows[p][1]} for p in positions if rows[p][1]
-        ]
+        skipped = [SkippedFile(self.relative[p], rows[p][1]) for p in positions if rows[p][1]]
         vectors = np.array([rows[p][2] for p in kept], dtype=np.float32).reshape(
             -1, self.config.keep
         )
@@ -271,7 +270,7 @@ class _ShardWriter:
                 self.model_config,
                 count=len(kept),
                 skipped=skipped,
-                build={"engine": "ray", "shard": shard, "shards": self.count},
+                build=BuildRecord(engine="ray", shard=shard, shards=self.count),
             ),
             model_dir=self.config.model,
             hashes=[rows[p][0] for p in kept],

@@ -6,6 +6,7 @@ is a valid index on its own (a service can serve it; its manifest says which sha
 their rows in shard order are the rows of the merged index.
 """
 
+import dataclasses
 import itertools
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def load_shards(shards_root: Path) -> list[LoadedIndex]:
     shards = [load_index(path) for path in shard_dirs(shards_root)]
     first = shards[0].manifest
     for shard in shards[1:]:
-        if shard.manifest["model"] != first["model"] or shard.keep != shards[0].keep:
+        if shard.manifest.model != first.model or shard.keep != first.keep:
             raise ValueError(f"{shard.path.name} was built with another model or --keep")
     return shards
 
@@ -38,7 +39,7 @@ def merge_shards(shards: list[LoadedIndex]) -> tuple[np.ndarray, list[str], list
     """Rows of the shards, in shard order: (vectors N x keep, ids, content hashes)."""
     vectors = np.concatenate([shard.vectors for shard in shards])
     ids = [item for shard in shards for item in shard.ids]
-    hashes = [digest for shard in shards for digest in shard.hashes or []]
+    hashes = [digest for shard in shards for digest in shard.hashes]
     return vectors, ids, hashes
 
 
@@ -51,21 +52,20 @@ def split_index(index: LoadedIndex, shards_root: Path, count: int) -> list[Path]
     bounds = np.linspace(0, len(index.ids), count + 1).round().astype(int)
     written = []
     for shard, (start, stop) in enumerate(itertools.pairwise(bounds)):
-        manifest = {
-            key: value
-            for key, value in index.manifest.items()
-            if key not in ("format", "index", "checksums")
-        }
-        manifest["count"] = int(stop - start)
-        manifest["build"] = {**manifest.get("build", {}), "shard": shard, "shards": count}
+        # Each shard gets an exact flat structure and its own checksums (write_index).
+        manifest = dataclasses.replace(
+            index.manifest,
+            count=int(stop - start),
+            build=dataclasses.replace(index.manifest.build, shard=shard, shards=count),
+        )
         out = shards_root / SHARD_NAME.format(shard)
         write_index(
             out,
             vectors=index.vectors[start:stop],
             ids=index.ids[start:stop],
+            hashes=index.hashes[start:stop],
             manifest=manifest,
             model_dir=index.model_dir,
-            hashes=None if index.hashes is None else index.hashes[start:stop],
         )
         written.append(out)
     return written

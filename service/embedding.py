@@ -23,8 +23,7 @@ from service.timing import StageTimes
 
 
 class PixelEncoder(Protocol):
-    """What embeds the queries: `models.onnx_encoder.OnnxEncoder`, or the torch fallback
-    `models.inference.TorchEncoder` for an index without an ONNX file."""
+    """What embeds the queries: `models.onnx_encoder.OnnxEncoder`, over the index's model.onnx."""
 
     config: EncoderConfig
 

@@ -55,9 +55,9 @@ class SearchEngine:
         self.count = len(index.ids)
         self.cache_bytes = cache_bytes
         info = index.structure_info
-        self.approximate_features = None if info["exact"] else int(info["features"])
+        self.approximate_features = None if info.exact else info.features
         # Measured once: serialising an approximate structure to size it costs as much as it holds.
-        self._approximate_bytes = 0 if info["exact"] else structure_bytes(index.structure)
+        self._approximate_bytes = 0 if info.exact else structure_bytes(index.structure)
         quantize = ladder == "4bit" or (ladder == "auto" and self.count > FLAT_UP_TO)
         self._ladder: dict[int, faiss.Index | QuantizedBudget] = {}
         for budget in ladder_budgets(self.keep):
@@ -65,7 +65,7 @@ class SearchEngine:
                 continue  # served by the approximate structure
             if quantize and budget >= QUANTIZED_FROM:
                 self._ladder[budget] = quantized_budget(index.vectors, budget)
-            elif info["exact"] and budget == int(info["features"]):
+            elif info.exact and budget == info.features:
                 self._ladder[budget] = index.structure
             else:
                 self._ladder[budget] = flat_at_budget(index.vectors, budget)
@@ -202,7 +202,7 @@ class SearchEngine:
         if self.approximate_features is not None:
             held.append(
                 {
-                    "structure": self.index.structure_info["type"],
+                    "structure": self.index.structure_info.type,
                     "features": self.approximate_features,
                     "bytes": self._approximate_bytes,
                 }

@@ -1,14 +1,13 @@
 """What the service holds in memory once started: the index, its engine and its model."""
 
-import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from indexer.index_dir import MANIFEST_FILE, IndexModel, LoadedIndex, load_index
+from indexer.index_dir import IndexModel, LoadedIndex, load_index
+from indexer.manifest import MANIFEST_FILE
 from models.config import ONNX_FILE, EncoderConfig, read_config
 from models.onnx_encoder import OnnxEncoder
 from service.duplicates import DuplicateGroupsCache
@@ -22,8 +21,6 @@ from service.settings import Settings
 # by side (and worker processes use further cores), while a pass split over two threads waited
 # for a second core beside other work (docs/performance.md, "One thread per forward pass").
 QUERY_THREADS = 1
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -41,8 +38,8 @@ class ServiceState:
         return self.index.version
 
     @property
-    def importance(self) -> list[float]:
-        return self.index.manifest["importance"]
+    def importance(self) -> tuple[float, ...]:
+        return self.index.manifest.importance
 
 
 def load_state(
@@ -53,7 +50,7 @@ def load_state(
     engine = SearchEngine(index, cache_bytes=settings.budget_cache_bytes, ladder=settings.ladder)
     embedder = query_embedder(index, model_config, settings, on_batch)
     warm_up(embedder, engine)
-    indexed_gallery = index.manifest.get("gallery")
+    indexed_gallery = index.manifest.gallery
     gallery_root = settings.gallery or (Path(indexed_gallery) if indexed_gallery else None)
     gallery = GalleryFiles(gallery_root, index.ids)
     searcher = LocalSearcher(index, engine, gallery)
@@ -70,9 +67,9 @@ def open_index(settings: Settings) -> tuple[LoadedIndex, dict]:
         )
     index = load_index(Path(settings.index))
     model_config = read_config(index.model_dir)
-    if model_config["id"] != index.manifest["model"]["id"]:
+    if model_config["id"] != index.manifest.model.id:
         raise ValueError(
-            f"the index was built with model {index.manifest['model']['id']} "
+            f"the index was built with model {index.manifest.model.id} "
             f"but holds {model_config['id']}: rebuild the index"
         )
     return index, model_config
@@ -106,30 +103,11 @@ def query_embedder(
 def load_query_encoder(
     index: LoadedIndex | IndexModel, model_config: dict, *, threads: int | None = None
 ) -> PixelEncoder:
-    """ONNX Runtime over the index's model.onnx; torch only for an index built before it.
+    """ONNX Runtime over the index's model/model.onnx (every index holds it, verified against
+    the manifest when loaded): the service needs no torch.
     `threads`: intra-op threads of one forward pass (default: a thread per core, at most 4)."""
     config = EncoderConfig.from_dict(model_config["encoder"])
-    onnx_path = index.model_dir / ONNX_FILE
-    if onnx_path.is_file():  # verified against the manifest by load_index
-        return OnnxEncoder(onnx_path, config, threads=threads)
-    update = f"python -m indexer update --gallery GALLERY --out {index.path}"
-    try:
-        import torch
-
-        from models.checkpoint import load_checkpoint
-        from models.inference import TorchEncoder
-    except ImportError:
-        raise ValueError(
-            f"{index.path} has no {ONNX_FILE} (it predates ONNX export) and torch is not "
-            f"installed here: add the file with {update}"
-        ) from None
-    logger.warning(
-        "%s has no %s (it predates ONNX export): embedding queries with torch; %s adds it",
-        index.path, ONNX_FILE, update,
-    )  # fmt: skip
-    torch.set_num_threads(threads or len(os.sched_getaffinity(0)))
-    encoder, _ = load_checkpoint(index.model_dir)
-    return TorchEncoder(encoder)
+    return OnnxEncoder(index.model_dir / ONNX_FILE, config, threads=threads)
 
 
 def warm_up(embedder: QueryEmbedder, engine: SearchEngine) -> None:

@@ -18,6 +18,7 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from indexer.index_dir import load_index
+from indexer.manifest import Manifest
 from indexer.shards import load_shards, shard_dirs
 from service.engine import SearchEngine
 from service.gallery import GalleryFiles, ItemNotFound
@@ -75,17 +76,9 @@ class ShardSearch:
         vectors, ids = self.searcher.gallery_vectors()
         return np.asarray(vectors), ids
 
-    def describe(self) -> dict:
-        manifest = self.index.manifest
-        return {
-            "gallery": manifest.get("gallery"),
-            "count": len(self.index.ids),
-            "version": self.index.version,
-            "keep": self.index.keep,
-            "model": manifest["model"],
-            "importance": manifest["importance"],
-            "metric": manifest["metric"],
-        }
+    def describe(self) -> Manifest:
+        """This shard's manifest (its `version` names the shard's build)."""
+        return self.index.manifest
 
 
 @serve.deployment(ray_actor_options=NO_CPU_RESERVED)

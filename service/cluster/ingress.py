@@ -10,7 +10,7 @@ if none answers in time the caller gets 503 with a sentence, never a 500.
 """
 
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle, DeploymentResponse
 
 from indexer.index_dir import load_index_model
+from indexer.manifest import Manifest
 from models.config import read_config
 from service.api_models import error_responses
 from service.app import configure_app
@@ -115,21 +116,21 @@ class ClusterSearcher:
 
 class ClusterState:
     """What the routes read from app.state.service, over every shard (`described`: each
-    shard's `describe()`). Gallery files are read from the gallery folder where the ingress
+    shard's manifest). Gallery files are read from the gallery folder where the ingress
     runs (TRICL_GALLERY, or the folder the index was built from), as the service reads them."""
 
     def __init__(
         self,
         searcher: ClusterSearcher,
         embedder: QueryEmbedder,
-        described: list[dict],
+        described: list[Manifest],
         gallery: Path | None,
     ) -> None:
         self.searcher = searcher
         self.embedder = embedder
-        self.version = ",".join(shard["version"] for shard in described)
-        self.importance = described[0]["importance"]
-        indexed = described[0]["gallery"]
+        self.version = ",".join(shard.version for shard in described)
+        self.importance = described[0].importance
+        indexed = described[0].gallery
         root = gallery or (Path(indexed) if indexed else None)
         self.gallery = SharedGalleryFiles(root, searcher.holds)
         self.duplicates = DuplicateGroupsCache(searcher.gallery_vectors)
@@ -139,11 +140,11 @@ def create_cluster_app(
     settings: Settings,
     shards: list[DeploymentHandle],
     model_index: Path,
-    described: list[dict],
+    described: list[Manifest],
     generation: str,
 ) -> FastAPI:
     """The ingress app: the service's routes and metrics, cluster health and info
-    (`model_index`: a shard directory, for its model; `described`: each shard's `describe()`;
+    (`model_index`: a shard directory, for its model; `described`: each shard's manifest;
     `generation`: the application holding them)."""
     app = FastAPI(
         title="triCL image retrieval",
@@ -152,7 +153,7 @@ def create_cluster_app(
     )
     metrics = ServiceMetrics()
     configure_app(app, settings, metrics)
-    searcher = ClusterSearcher(shards, described[0]["keep"])
+    searcher = ClusterSearcher(shards, described[0].keep)
     index = load_index_model(model_index)  # its shards verify and load the rest
     embedder = query_embedder(
         index, read_config(index.model_dir), settings, metrics.embed_batch.observe
@@ -226,16 +227,16 @@ async def health(request: Request) -> JSONResponse:
 @status_router.get("/info")
 async def info(request: Request) -> dict:
     """The model, keep, the gallery's size over all shards, each shard's size and version."""
-    described = request.app.state.described
+    described: list[Manifest] = request.app.state.described
     first = described[0]
     return {
-        "model": first["model"],
-        "D": first["model"]["embedding_dim"],
-        "keep": first["keep"],
-        "count": sum(shard["count"] for shard in described),
-        "importance": first["importance"],
-        "metric": first["metric"],
-        "index_version": ",".join(shard["version"] for shard in described),
+        "model": asdict(first.model),
+        "D": first.model.embedding_dim,
+        "keep": first.keep,
+        "count": sum(shard.count for shard in described),
+        "importance": list(first.importance),
+        "metric": first.metric,
+        "index_version": ",".join(shard.version for shard in described),
         "generation": request.app.state.generation,
-        "shards": [{"count": shard["count"], "version": shard["version"]} for shard in described],
+        "shards": [{"count": shard.count, "version": shard.version} for shard in described],
     }

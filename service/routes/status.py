@@ -1,5 +1,7 @@
 """GET /health and GET /info: is the service up, and what does it serve."""
 
+from dataclasses import asdict
+
 from fastapi import APIRouter
 
 from service.deps import StateDep
@@ -21,15 +23,15 @@ def info(state: StateDep) -> dict:
     memory = state.engine.memory()
     embedder = state.embedder
     return {
-        "model": manifest["model"],
-        "D": manifest["model"]["embedding_dim"],
-        "keep": state.index.keep,
-        "count": manifest["count"],
-        "importance": manifest["importance"],
+        "model": asdict(manifest.model),
+        "D": manifest.model.embedding_dim,
+        "keep": manifest.keep,
+        "count": manifest.count,
+        "importance": list(manifest.importance),
         "index_version": state.index.version,
-        "index_type": structure["type"],
-        "exact": structure["exact"],
-        "index": structure,
+        "index_type": structure.type,
+        "exact": structure.exact,
+        "index": asdict(structure),
         "ladder": {
             "quantized": state.engine.quantized(),
             "note": "budgets listed here are 4-bit codes: a shortlist of this length, re-scored "
@@ -37,7 +39,7 @@ def info(state: StateDep) -> dict:
         },
         "memory": {"total_bytes": sum(held["bytes"] for held in memory), "structures": memory},
         "embedding": {"max_batch": embedder.max_batch, "max_wait_ms": embedder.max_wait * 1000},
-        "metric": manifest["metric"],
-        "created": manifest["created"],
-        "skipped": len(manifest["skipped"]),
+        "metric": manifest.metric,
+        "created": manifest.created,
+        "skipped": len(manifest.skipped),
     }

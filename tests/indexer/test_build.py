@@ -1,4 +1,3 @@
-import json
 import shutil
 from pathlib import Path
 
@@ -10,6 +9,7 @@ from indexer.__main__ import main
 from indexer.build import BuildConfig, build_index
 from indexer.demo import write_demo_gallery
 from indexer.index_dir import load_index, load_index_model
+from indexer.manifest import SkippedFile, StructureInfo, read_manifest
 from models.checkpoint import FASHION_MNIST_CHECKPOINT, load_checkpoint
 from tests.helpers.images import BROKEN, garment, write_gallery, write_idx
 
@@ -19,15 +19,16 @@ def test_build_indexes_every_readable_format_and_records_the_broken(gallery, ind
     manifest = index.manifest
     expected = sorted(set(write_gallery(gallery.parent / "again")) - BROKEN)
     assert index.ids == expected  # sorted gallery-relative POSIX paths, every odd mode included
-    assert manifest["count"] == len(expected) == index.vectors.shape[0]
-    assert index.vectors.shape[1] == manifest["keep"] == 32
-    assert {item["path"] for item in manifest["skipped"]} == BROKEN
-    assert all(item["reason"] and "/" not in item["reason"] for item in manifest["skipped"])
+    assert manifest.count == len(expected) == index.vectors.shape[0]
+    assert index.vectors.shape[1] == manifest.keep == 32
+    assert {item.path for item in manifest.skipped} == BROKEN
+    assert all(item.reason and "/" not in item.reason for item in manifest.skipped)
     _, model_config = load_checkpoint(FASHION_MNIST_CHECKPOINT)
     order = model_config["importance_order"]
-    assert manifest["importance"] == [model_config["importance"][j] for j in order[:32]]
-    assert manifest["importance"] == sorted(manifest["importance"], reverse=True)
-    assert manifest["model"]["id"] == model_config["id"]
+    assert list(manifest.importance) == [model_config["importance"][j] for j in order[:32]]
+    assert list(manifest.importance) == sorted(manifest.importance, reverse=True)
+    assert manifest.model.id == model_config["id"]
+    assert len(index.hashes) == len(index.ids)
 
 
 def test_vectors_are_the_encoder_embeddings_truncated_to_keep(gallery, index_dir):
@@ -47,11 +48,11 @@ def test_cli_build_prints_a_summary_and_replaces_an_existing_index(gallery, tmp_
     out = tmp_path / "index"
     args = ["build", "--gallery", str(gallery), "--out", str(out), "--keep", "16", "--workers", "0"]
     assert main(args) == 0
-    first = json.loads((out / "manifest.json").read_text())
+    first = read_manifest(out)
     assert "indexed 23 images, skipped 2" in capsys.readouterr().out
     assert main([*args[:-4], "--keep", "8", "--workers", "1"]) == 0
     second = load_index(out)
-    assert second.keep == 8 and second.manifest["created"] >= first["created"]
+    assert second.keep == 8 and second.manifest.created >= first.created
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".index.")]  # no leftovers
 
 
@@ -155,9 +156,9 @@ def test_a_file_name_with_a_line_break_is_skipped_not_corrupting_ids(tmp_path):
     )
     index = load_index(tmp_path / "i")
     assert index.ids == ["fine.png"]
-    assert index.manifest["skipped"] == [
-        {"path": "two\\nlines.png", "reason": "file name contains a line break"}
-    ]
+    assert index.manifest.skipped == (
+        SkippedFile("two\\nlines.png", "file name contains a line break"),
+    )
 
 
 def test_cli_builds_an_approximate_index_that_records_its_recall(gallery, tmp_path, capsys):
@@ -167,8 +168,8 @@ def test_cli_builds_an_approximate_index_that_records_its_recall(gallery, tmp_pa
     assert "hnsw at 8 features, recall@10" in capsys.readouterr().out
     index = load_index(out)
     info = index.structure_info
-    assert info["type"] == "hnsw" and info["features"] == 8 and not info["exact"]
-    assert 0 < info["recall_at_10"] <= 1 and "efSearch" in info["params"]
+    assert info.type == "hnsw" and info.features == 8 and not info.exact
+    assert 0 < info.recall_at_10 <= 1 and "efSearch" in info.params
     assert index.structure.d == 8 and index.structure.ntotal == 23
 
 
@@ -176,13 +177,9 @@ def test_auto_on_a_small_gallery_is_exact(gallery, tmp_path):
     out = tmp_path / "index"
     args = ["build", "--gallery", str(gallery), "--out", str(out), "--workers", "0"]
     assert main([*args, "--index-type", "auto"]) == 0
-    assert load_index(out).structure_info == {
-        "type": "flat",
-        "features": 64,
-        "exact": True,
-        "params": {},
-        "recall_at_10": 1.0,
-    }
+    assert load_index(out).structure_info == StructureInfo(
+        type="flat", features=64, exact=True, params={}, recall_at_10=1.0
+    )
 
 
 def test_each_file_is_hashed_and_decoded_from_one_read(gallery, tmp_path):
@@ -219,6 +216,6 @@ def test_symlink_loops_and_names_that_are_not_utf8_are_skipped_with_reasons(tmp_
     )
     index = load_index(out)
     assert index.ids == ["ok.png"]
-    reasons = {item["path"]: item["reason"] for item in index.manifest["skipped"]}
+    reasons = {item.path: item.reason for item in index.manifest.skipped}
     assert reasons["caf\ufffd.png"] == "file name is not valid UTF-8"
     assert reasons["loop-a.png"].startswith("could not read: Too many levels of symbolic links")

@@ -32,19 +32,19 @@ def test_ray_build_equals_the_single_process_build(both_builds):
     assert distributed.hashes == local.hashes
     # torch actors against the local build's ONNX Runtime
     np.testing.assert_allclose(distributed.vectors, local.vectors, rtol=0, atol=1e-4)
-    assert distributed.manifest["skipped"] == local.manifest["skipped"]  # the broken files
-    assert len(local.manifest["skipped"]) == 2
-    assert distributed.manifest["importance"] == local.manifest["importance"]
-    assert distributed.manifest["build"]["engine"] == "ray"
+    assert distributed.manifest.skipped == local.manifest.skipped  # the broken files
+    assert len(local.manifest.skipped) == 2
+    assert distributed.manifest.importance == local.manifest.importance
+    assert distributed.manifest.build.engine == "ray"
     assert summary.count == len(local.ids) and summary.skipped == 2
 
 
 def test_shards_are_complete_indexes_that_merge_into_the_index(both_builds):
     local, distributed, shards_root, _ = both_builds
     shards = load_shards(shards_root)
-    files = len(local.ids) + len(local.manifest["skipped"])
+    files = len(local.ids) + len(local.manifest.skipped)
     assert len(shards) == -(-files // 7)  # 7 files a shard, the last one shorter
-    assert [shard.manifest["build"]["shard"] for shard in shards] == list(range(len(shards)))
+    assert [shard.manifest.build.shard for shard in shards] == list(range(len(shards)))
     vectors, ids, hashes = merge_shards(shards)
     assert ids == distributed.ids and hashes == distributed.hashes
     assert np.array_equal(vectors, distributed.vectors)

@@ -1,9 +1,14 @@
+import hashlib
+
 import numpy as np
 import pytest
 
+from indexer.build import model_record
 from indexer.index_dir import load_index, write_index
+from indexer.manifest import Manifest
 from indexer.retrieval import build_structure, recall_at_10
 from models.checkpoint import FASHION_MNIST_CHECKPOINT
+from models.config import read_config
 from models.vectors import unit_rows
 from service.engine import SearchEngine, ladder_budgets
 
@@ -17,12 +22,20 @@ def brute_force(xq, xb, k, top):
 
 
 def write_vectors(out, xb, structure=None):
-    """An index directory holding `xb` as its vectors, optionally with an approximate structure."""
+    """An index directory holding `xb` as its vectors, optionally with an approximate structure
+    (each item's content hash is that of its row's bytes: there are no image files)."""
     count, keep = xb.shape
-    manifest = {"model": {"id": "x"}, "keep": keep, "count": count, "importance": [1.0] * keep}
-    ids = [f"{i}.png" for i in range(count)]
     model = FASHION_MNIST_CHECKPOINT
-    write_index(out, vectors=xb, ids=ids, manifest=manifest, model_dir=model, structure=structure)
+    record = model_record(model, read_config(model))
+    write_index(
+        out,
+        vectors=xb,
+        ids=[f"{i}.png" for i in range(count)],
+        hashes=[hashlib.sha256(row.tobytes()).hexdigest() for row in xb],
+        manifest=Manifest(model=record, keep=keep, count=count, importance=(1.0,) * keep),
+        model_dir=model,
+        structure=structure,
+    )
     return load_index(out)
 
 
@@ -112,7 +125,7 @@ def test_an_approximate_structure_serves_its_budget_and_reports_recall(
     _, xb = random_index
     structure = build_structure(unit_rows(xb[:, :8]), index_type, target_recall=0.9)
     index = write_vectors(tmp_path / "index", xb, structure)
-    assert index.structure_info["type"] == index_type and not index.structure_info["exact"]
+    assert index.structure_info.type == index_type and not index.structure_info.exact
     engine = SearchEngine(index, cache_bytes=0)
     assert not engine.is_exact(8) and engine.is_exact(16)
     xq = xb[:200] + np.random.default_rng(7).normal(0, 0.3, (200, 24)).astype(np.float32)

@@ -1,6 +1,5 @@
 """Queries embedded by ONNX Runtime: the same vectors and rankings as torch, no torch needed."""
 
-import json
 import shutil
 import subprocess
 import sys
@@ -8,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from indexer.index_dir import MANIFEST_FILE, load_index
+from indexer.index_dir import load_index
 from models.checkpoint import load_checkpoint
 from models.config import ONNX_FILE, EncoderConfig
 from models.encoder import Encoder
@@ -18,6 +17,7 @@ from models.onnx_encoder import OnnxEncoder
 from models.onnx_export import export_onnx
 from models.preprocess import to_pixels
 from models.vectors import unit_rows
+from tests.helpers.indexes import older_format_copy
 
 
 def gallery_pixels(gallery, config):
@@ -98,38 +98,32 @@ def run_without_torch(index, query):
     )  # fmt: skip
 
 
-def without_onnx(index_dir, out):
-    """A copy of the index as it was written before ONNX export."""
-    shutil.copytree(index_dir, out)
-    (out / "model" / ONNX_FILE).unlink()
-    manifest = json.loads((out / MANIFEST_FILE).read_text())
-    del manifest["checksums"]["model/model.onnx"]
-    (out / MANIFEST_FILE).write_text(json.dumps(manifest))
-    return out
-
-
 def test_the_service_searches_without_torch(index_dir, gallery):
     result = run_without_torch(index_dir, gallery / "plain/item-04.png")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["200", "plain/item-04.png"]
 
 
-def test_an_index_without_onnx_names_the_command_that_adds_it(index_dir, gallery, tmp_path):
-    old = without_onnx(index_dir, tmp_path / "old")
+def test_an_index_of_an_older_format_names_the_command_that_rebuilds_it(
+    index_dir, gallery, tmp_path
+):
+    old = older_format_copy(index_dir, tmp_path / "old")
     result = run_without_torch(old, gallery / "plain/item-04.png")
     assert result.returncode == 2
-    assert f"python -m indexer update --gallery GALLERY --out {old}" in result.stdout
+    assert result.stdout.strip() == (
+        "error: index format 1 is no longer read: rebuild it with "
+        f"python -m indexer build --gallery GALLERY --out {old}"
+    )
 
 
-def test_an_index_without_onnx_falls_back_to_torch_with_a_log_line(index_dir, tmp_path, caplog):
+def test_an_index_without_its_onnx_file_is_refused(index_dir, tmp_path):
     from service.settings import Settings
     from service.state import load_state
 
-    old = without_onnx(index_dir, tmp_path / "old")
-    with caplog.at_level("WARNING"):
-        state = load_state(Settings(index=old))
-    assert "embedding queries with torch" in caplog.text
-    assert type(state.embedder.encoder).__name__ == "TorchEncoder"
+    copy = shutil.copytree(index_dir, tmp_path / "copy")
+    (copy / "model" / ONNX_FILE).unlink()
+    with pytest.raises(ValueError, match=r"index file model/model\.onnx is missing"):
+        load_state(Settings(index=copy))
 
 
 def test_a_tampered_onnx_file_is_refused(index_dir, tmp_path):
@@ -144,13 +138,12 @@ def test_a_tampered_onnx_file_is_refused(index_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_the_named_update_command_adds_the_onnx_file(index_dir, gallery, tmp_path):
+def test_the_named_rebuild_command_makes_an_older_index_servable(index_dir, gallery, tmp_path):
     from indexer.__main__ import main
     from service.settings import Settings
     from service.state import load_state
 
-    old = without_onnx(index_dir, tmp_path / "old")
-    assert main(["update", "--gallery", str(gallery), "--out", str(old), "--workers", "0"]) == 0
-    assert (old / "model" / ONNX_FILE).is_file()
+    old = older_format_copy(index_dir, tmp_path / "old")
+    assert main(["build", "--gallery", str(gallery), "--out", str(old), "--workers", "0"]) == 0
     state = load_state(Settings(index=old))
     assert type(state.embedder.encoder).__name__ == "OnnxEncoder"
