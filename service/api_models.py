@@ -1,7 +1,74 @@
-"""What the HTTP API returns, as pydantic models: the service answers with them and
-`service.client` parses them, so both sides read one definition (and import only pydantic)."""
+"""What the HTTP API takes and returns, as pydantic models: the service declares its routes
+with them and `service.client` sends and parses them, so both sides read one definition (and
+import only pydantic)."""
+
+from collections.abc import Callable
 
 from pydantic import BaseModel, Field
+
+# The key that names, in a schema, the limit its maximum (an array's maxItems) is once the
+# service runs: keep, or a setting such as max_top_k. service.openapi publishes the number.
+MAXIMUM_LIMIT = "x-maximum-limit"
+
+
+def bounded(minimum: float, maximum: float | str | None = None) -> Callable[[dict], None]:
+    """Bounds for a number's published schema (`json_schema_extra`), set on its number branch.
+
+    `maximum` is a number, or the name of a limit known only once an index is loaded (`keep`)
+    or the settings are read (`max_top_k`, ...). The bounds are published, not checked by
+    pydantic: the service checks them where it can answer with a sentence naming the range.
+    """
+
+    def extra(schema: dict) -> None:
+        for branch in schema.get("anyOf", [schema]):  # `int | None`: the integer branch
+            if branch.get("type") in ("integer", "number"):
+                branch["minimum"] = minimum
+                if isinstance(maximum, str):
+                    branch[MAXIMUM_LIMIT] = maximum
+                elif maximum is not None:
+                    branch["maximum"] = maximum
+
+    return extra
+
+
+class SearchParams(BaseModel):
+    """The query parameters every search route takes (an upload, a batch, a vector, an item).
+
+    The one declaration of them: the routes read them as query parameters, service.plan checks
+    them against the index and the settings, and the client and its command send them.
+    """
+
+    k_features: int | None = Field(
+        None,
+        description="feature budget, 1..keep (the index's kept dimensions); defaults to keep",
+        json_schema_extra=bounded(1, "keep"),
+    )
+    top_k: int = Field(
+        10,
+        description="number of neighbours to return, 1..max_top_k",
+        json_schema_extra=bounded(1, "max_top_k"),
+    )
+    min_score: float | None = Field(
+        None,
+        description="drop results whose cosine at the budget used is below this (-1..1); "
+        "fewer than top_k may come back",
+        json_schema_extra=bounded(-1, 1),
+    )
+    under: str | None = Field(
+        None, description="only items whose id lies in this folder, e.g. shoes/ (exact)"
+    )
+    rerank_features: int | None = Field(
+        None,
+        description="re-rank a shortlist found at k_features with this larger budget: above "
+        "k_features and at most keep",
+        json_schema_extra=bounded(2, "keep"),
+    )
+    shortlist: int = Field(
+        100,
+        description="candidates found at k_features before re-ranking: from top_k to "
+        "max_shortlist (read only with rerank_features)",
+        json_schema_extra=bounded(1, "max_shortlist"),
+    )
 
 
 class Neighbour(BaseModel):

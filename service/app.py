@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from service.deps import load_settings
 from service.metrics import ServiceMetrics
 from service.middleware import CountRequests, LimitUploadSize, ShedLoad
+from service.openapi import publish_limits
 from service.routes import admin, items, observability, page, search, status
 from service.routes.page import STATIC_DIR
 from service.settings import Settings
@@ -28,9 +29,11 @@ UPLOAD_FIELDS = ("file", "files")
 
 def configure_app(app: FastAPI, settings: Settings, metrics: ServiceMetrics) -> None:
     """What every app serving this API shares, here and on a cluster (service.cluster): the
-    settings and metrics on app.state, error answers in one sentence, and the middleware."""
+    settings and metrics on app.state, error answers in one sentence, the middleware, and a
+    published schema whose bounds are those of the index served."""
     app.state.settings = settings
     app.state.metrics = metrics
+    publish_limits(app)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
@@ -73,7 +76,7 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
             loaded.engine.count,
             active.index,
             loaded.index.keep,
-            loaded.index.structure_info["type"],
+            loaded.index.structure_info.type,
         )
         yield
 

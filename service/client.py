@@ -6,7 +6,8 @@
             print(hit.rank, hit.score, hit.id)
 
 Or from a shell: `python -m service.client search shoe.jpg --k-features 16` prints a table
-(`--json` the answer as the service sent it). Answers are the models of service.api_models, the
+(`--json` the answer as the service sent it). Search options are the fields of `SearchParams`,
+the declaration the service's routes read; answers are the models of service.api_models, the
 ones the service itself answers with; an error answer raises `ServiceError` with its sentence.
 Only httpx and pydantic are imported: the client runs where the service's stack is not installed.
 """
@@ -16,7 +17,7 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 from urllib.parse import quote
 
 import httpx
@@ -26,6 +27,7 @@ from service.api_models import (
     BatchSearchResponse,
     DuplicatesResponse,
     Neighbour,
+    SearchParams,
     SearchResponse,
 )
 
@@ -43,8 +45,16 @@ class ServiceError(Exception):
         self.detail = detail
 
 
-def _search_params(**params: Any) -> dict:
-    return {name: value for name, value in params.items() if value is not None}
+def _search_query(options: dict[str, Any]) -> dict:
+    """A search call's keyword options, checked as `SearchParams` (names and types; the service
+    checks the ranges, which depend on its index), as the query string: only the options given,
+    the service's defaults for the rest (None too)."""
+    unknown = sorted(options.keys() - SearchParams.model_fields.keys())
+    if unknown:
+        known = ", ".join(SearchParams.model_fields)
+        raise TypeError(f"unknown search option {unknown[0]!r}; the options are {known}")
+    given = {name: value for name, value in options.items() if value is not None}
+    return SearchParams(**given).model_dump(exclude_unset=True)
 
 
 def _file(image: Image, field: str = "file") -> tuple[str, tuple[str, bytes]]:
@@ -69,37 +79,39 @@ def _parsed(response: httpx.Response, model: type[Answer] | None) -> Any:
 class _Requests:
     """What each call sends, shared by the sync and the async client."""
 
-    def search(self, image: Image, **params: Any) -> dict:
+    def search(self, image: Image, options: dict[str, Any]) -> dict:
         return {
             "method": "POST",
             "url": "/search",
-            "params": _search_params(**params),
+            "params": _search_query(options),
             "files": [_file(image)],
         }
 
-    def batch(self, images: Iterable[Image], **params: Any) -> dict:
+    def batch(self, images: Iterable[Image], options: dict[str, Any]) -> dict:
         files = [_file(image, "files") for image in images]
         return {
             "method": "POST",
             "url": "/search/batch",
-            "params": _search_params(**params),
+            "params": _search_query(options),
             "files": files,
         }
 
-    def vector(self, vector: Sequence[float], **params: Any) -> dict:
+    def vector(self, vector: Sequence[float], options: dict[str, Any]) -> dict:
         return {
             "method": "POST",
             "url": "/search/vector",
-            "params": _search_params(**params),
+            "params": _search_query(options),
             "json": {"vector": [float(value) for value in vector]},
         }
 
-    def similar(self, item_id: str, **params: Any) -> dict:
+    def similar(self, item_id: str, options: dict[str, Any]) -> dict:
         path = f"/items/{quote(item_id, safe='/')}/similar"  # ids may hold spaces, ? or #
-        return {"method": "GET", "url": path, "params": _search_params(**params)}
+        return {"method": "GET", "url": path, "params": _search_query(options)}
 
-    def duplicates(self, **params: Any) -> dict:
-        return {"method": "GET", "url": "/duplicates", "params": _search_params(**params)}
+    def duplicates(self, threshold: float | None, k_features: int | None) -> dict:
+        params = {"threshold": threshold, "k_features": k_features}
+        params = {name: value for name, value in params.items() if value is not None}
+        return {"method": "GET", "url": "/duplicates", "params": params}
 
 
 _REQUESTS = _Requests()
@@ -121,74 +133,32 @@ class Client:
     def close(self) -> None:
         self._http.close()
 
-    def search(
-        self,
-        image: Image,
-        *,
-        k_features: int | None = None,
-        top_k: int = 10,
-        min_score: float | None = None,
-        under: str | None = None,
-        rerank_features: int | None = None,
-        shortlist: int | None = None,
-    ) -> SearchResponse:
-        """Neighbours of an image (a path or its bytes) at a feature budget."""
-        request = _REQUESTS.search(
-            image, k_features=k_features, top_k=top_k, min_score=min_score, under=under,
-            rerank_features=rerank_features, shortlist=shortlist,
-        )  # fmt: skip
+    def search(self, image: Image, **options: Any) -> SearchResponse:
+        """Neighbours of an image (a path or its bytes) at a feature budget; the options are
+        the fields of `SearchParams` (k_features=16, top_k=5, under="shoes/", ...)."""
+        request = _REQUESTS.search(image, options)
         return _parsed(self._http.request(**request), SearchResponse)
 
-    def batch(
-        self,
-        images: Iterable[Image],
-        *,
-        k_features: int | None = None,
-        top_k: int = 10,
-        min_score: float | None = None,
-        under: str | None = None,
-    ) -> BatchSearchResponse:
+    def batch(self, images: Iterable[Image], **options: Any) -> BatchSearchResponse:
         """Several images in one request; one entry per image, in order (results or error)."""
-        request = _REQUESTS.batch(
-            images, k_features=k_features, top_k=top_k, min_score=min_score, under=under
-        )
+        request = _REQUESTS.batch(images, options)
         return _parsed(self._http.request(**request), BatchSearchResponse)
 
-    def vector(
-        self,
-        vector: Sequence[float],
-        *,
-        k_features: int | None = None,
-        top_k: int = 10,
-        min_score: float | None = None,
-        under: str | None = None,
-    ) -> SearchResponse:
+    def vector(self, vector: Sequence[float], **options: Any) -> SearchResponse:
         """Neighbours of an embedding in importance order (at least k_features long)."""
-        request = _REQUESTS.vector(
-            vector, k_features=k_features, top_k=top_k, min_score=min_score, under=under
-        )
+        request = _REQUESTS.vector(vector, options)
         return _parsed(self._http.request(**request), SearchResponse)
 
-    def similar(
-        self,
-        item_id: str,
-        *,
-        k_features: int | None = None,
-        top_k: int = 10,
-        min_score: float | None = None,
-        under: str | None = None,
-    ) -> SearchResponse:
+    def similar(self, item_id: str, **options: Any) -> SearchResponse:
         """Neighbours of a gallery item, by its id."""
-        request = _REQUESTS.similar(
-            item_id, k_features=k_features, top_k=top_k, min_score=min_score, under=under
-        )
+        request = _REQUESTS.similar(item_id, options)
         return _parsed(self._http.request(**request), SearchResponse)
 
     def duplicates(
         self, *, threshold: float | None = None, k_features: int | None = None
     ) -> DuplicatesResponse:
-        """The gallery's groups of near-duplicate images."""
-        request = _REQUESTS.duplicates(threshold=threshold, k_features=k_features)
+        """The gallery's groups of near-duplicate images (the service's defaults for None)."""
+        request = _REQUESTS.duplicates(threshold, k_features)
         return _parsed(self._http.request(**request), DuplicatesResponse)
 
     def info(self) -> dict:
@@ -211,33 +181,31 @@ class AsyncClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def search(self, image: Image, *, top_k: int = 10, **params: Any) -> SearchResponse:
+    async def search(self, image: Image, **options: Any) -> SearchResponse:
         """As Client.search."""
-        request = _REQUESTS.search(image, top_k=top_k, **params)
+        request = _REQUESTS.search(image, options)
         return _parsed(await self._http.request(**request), SearchResponse)
 
-    async def batch(
-        self, images: Iterable[Image], *, top_k: int = 10, **params: Any
-    ) -> BatchSearchResponse:
+    async def batch(self, images: Iterable[Image], **options: Any) -> BatchSearchResponse:
         """As Client.batch."""
-        request = _REQUESTS.batch(images, top_k=top_k, **params)
+        request = _REQUESTS.batch(images, options)
         return _parsed(await self._http.request(**request), BatchSearchResponse)
 
-    async def vector(
-        self, vector: Sequence[float], *, top_k: int = 10, **params: Any
-    ) -> SearchResponse:
+    async def vector(self, vector: Sequence[float], **options: Any) -> SearchResponse:
         """As Client.vector."""
-        request = _REQUESTS.vector(vector, top_k=top_k, **params)
+        request = _REQUESTS.vector(vector, options)
         return _parsed(await self._http.request(**request), SearchResponse)
 
-    async def similar(self, item_id: str, *, top_k: int = 10, **params: Any) -> SearchResponse:
+    async def similar(self, item_id: str, **options: Any) -> SearchResponse:
         """As Client.similar."""
-        request = _REQUESTS.similar(item_id, top_k=top_k, **params)
+        request = _REQUESTS.similar(item_id, options)
         return _parsed(await self._http.request(**request), SearchResponse)
 
-    async def duplicates(self, **params: Any) -> DuplicatesResponse:
+    async def duplicates(
+        self, *, threshold: float | None = None, k_features: int | None = None
+    ) -> DuplicatesResponse:
         """As Client.duplicates."""
-        request = _REQUESTS.duplicates(**params)
+        request = _REQUESTS.duplicates(threshold, k_features)
         return _parsed(await self._http.request(**request), DuplicatesResponse)
 
     async def info(self) -> dict:
@@ -252,6 +220,19 @@ def _table(results: list[Neighbour]) -> str:
     return "\n".join(lines)
 
 
+def search_options() -> argparse.ArgumentParser:
+    """A parent parser with each field of `SearchParams` as an option (--k-features, ...),
+    its description as help; an option not given is not sent (the service's default)."""
+    options = argparse.ArgumentParser(add_help=False)
+    for name, field in SearchParams.model_fields.items():
+        types = get_args(field.annotation) or (field.annotation,)
+        kind = next(t for t in types if t is not type(None))  # int | None -> int
+        default = "" if field.default is None else f" (default: {field.default})"
+        flag = "--" + name.replace("_", "-")
+        options.add_argument(flag, type=kind, help=f"{field.description}{default}")
+    return options
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m service.client", description=__doc__)
     parser.add_argument(
@@ -262,11 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="print the answer as JSON")
     commands = parser.add_subparsers(dest="command", required=True)
-    options = argparse.ArgumentParser(add_help=False)
-    options.add_argument("--k-features", type=int, help="feature budget (default: keep)")
-    options.add_argument("--top-k", type=int, default=10)
-    options.add_argument("--min-score", type=float, help="drop results below this cosine")
-    options.add_argument("--under", help="only items in this folder, e.g. shoes/")
+    options = search_options()
     search = commands.add_parser("search", parents=[options], help="search by an image file")
     search.add_argument("image", type=Path)
     batch = commands.add_parser("batch", parents=[options], help="search by several images")
@@ -282,12 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     params = {}
     if args.command != "duplicates":
-        params = {
-            "k_features": args.k_features,
-            "top_k": args.top_k,
-            "min_score": args.min_score,
-            "under": args.under,
-        }
+        params = {name: getattr(args, name) for name in SearchParams.model_fields}
     try:
         with Client(args.url, api_key=args.api_key) as client:
             if args.command == "search":

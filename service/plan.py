@@ -4,9 +4,13 @@ search route and every searcher (in this process or on a shard) works from."""
 import math
 from dataclasses import dataclass
 
-from fastapi import HTTPException
-
+from service.api_models import SearchParams
 from service.settings import Settings
+
+
+class ParameterOutOfRange(ValueError):
+    """A search parameter outside what the index and the settings allow; the message names
+    the range (the routes answer 422 with it)."""
 
 
 @dataclass(frozen=True)
@@ -21,45 +25,37 @@ class SearchPlan:
     under: str | None = None
 
 
-def plan_search(
-    keep: int,
-    settings: Settings,
-    *,
-    k_features: int | None,
-    top_k: int,
-    rerank_features: int | None = None,
-    shortlist: int = 0,
-    min_score: float | None = None,
-    under: str | None = None,
-) -> SearchPlan:
-    """The plan to search by (budget `keep` if none given); 422 with a sentence if out of range."""
-    k_features = keep if k_features is None else k_features
+def plan_search(params: SearchParams, keep: int, settings: Settings) -> SearchPlan:
+    """The plan to search by (budget `keep` if none given); ParameterOutOfRange if a
+    parameter is out of range."""
+    k_features = keep if params.k_features is None else params.k_features
+    top_k, min_score, rerank_features = params.top_k, params.min_score, params.rerank_features
     if not 1 <= k_features <= keep:
-        raise HTTPException(
-            422, f"k_features must be an integer from 1 to {keep}, got {k_features}"
+        raise ParameterOutOfRange(
+            f"k_features must be an integer from 1 to {keep}, got {k_features}"
         )
     if not 1 <= top_k <= settings.max_top_k:
-        raise HTTPException(
-            422, f"top_k must be an integer from 1 to {settings.max_top_k}, got {top_k}"
+        raise ParameterOutOfRange(
+            f"top_k must be an integer from 1 to {settings.max_top_k}, got {top_k}"
         )
     if min_score is not None and not (math.isfinite(min_score) and -1 <= min_score <= 1):
-        raise HTTPException(422, f"min_score must be a cosine from -1 to 1, got {min_score}")
-    under = folder_prefix(under)
+        raise ParameterOutOfRange(f"min_score must be a cosine from -1 to 1, got {min_score}")
+    under = folder_prefix(params.under)
+    if rerank_features is not None and not k_features < rerank_features <= keep:
+        raise ParameterOutOfRange(
+            f"rerank_features must be an integer above k_features ({k_features}) and at most "
+            f"{keep}, got {rerank_features}"
+        )
+    # The shortlist is read only when re-ranking, where it must hold top_k; it is in range always.
+    least, named = (1, "1") if rerank_features is None else (top_k, f"top_k ({top_k})")
+    if not least <= params.shortlist <= settings.max_shortlist:
+        raise ParameterOutOfRange(
+            f"shortlist must be an integer from {named} to {settings.max_shortlist}, "
+            f"got {params.shortlist}"
+        )
     if rerank_features is None:
         return SearchPlan(k_features, top_k, min_score=min_score, under=under)
-    if not k_features < rerank_features <= keep:
-        raise HTTPException(
-            422,
-            f"rerank_features must be an integer above k_features ({k_features}) and at most "
-            f"{keep}, got {rerank_features}",
-        )
-    if not top_k <= shortlist <= settings.max_shortlist:
-        raise HTTPException(
-            422,
-            f"shortlist must be an integer from top_k ({top_k}) to {settings.max_shortlist}, "
-            f"got {shortlist}",
-        )
-    return SearchPlan(k_features, top_k, rerank_features, shortlist, min_score, under)
+    return SearchPlan(k_features, top_k, rerank_features, params.shortlist, min_score, under)
 
 
 def folder_prefix(under: str | None) -> str | None:

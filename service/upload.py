@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, File, HTTPException, UploadFile
 
+from service.api_models import MAXIMUM_LIMIT
 from service.deps import SettingsDep
 
 # OpenAPI 3.0's word for a file, besides 3.1's contentMediaType: client generators that know
@@ -43,7 +44,10 @@ async def read_uploads(
     settings: SettingsDep,
     files: Annotated[
         list[UploadFile],
-        File(description="the query images, in order", json_schema_extra={"items": BINARY}),
+        File(
+            description="the query images, in order: one part each, at most max_batch_files",
+            json_schema_extra={"items": BINARY, "minItems": 1, MAXIMUM_LIMIT: "max_batch_files"},
+        ),
     ],
 ) -> list[tuple[str, bytes | None]]:
     """Each uploaded file's name and bytes (None for one over the per-file limit, which the

@@ -19,7 +19,6 @@ import threading
 import time
 from pathlib import Path
 
-from indexer.shards import shard_dirs
 from service.settings import Settings
 
 APP_NAME = "tricl"
@@ -126,6 +125,7 @@ def deploy(
     need every new shard's memory at once beside it; a first start brings them all up together."""
     from ray import serve
 
+    from indexer.shards import shard_dirs  # FAISS: imported by the commands that need it
     from service.cluster.deployments import generation_application, ingress_application
 
     count = len(shard_dirs(shards))

@@ -12,6 +12,7 @@ from service.api_models import (
     DuplicatesResponse,
     FeatureExamples,
     FeatureValue,
+    bounded,
     error_responses,
 )
 from service.deps import StateDep
@@ -22,16 +23,25 @@ router = APIRouter(
     tags=["gallery"], dependencies=[ApiKey], responses=error_responses(401, 404, 422, 503)
 )
 THUMBNAIL_SIZES = (16, 512)
+MOST_EXAMPLES = 50  # items at each end of a feature
 
 
 @router.get("/duplicates", response_model=DuplicatesResponse)
 async def duplicates(
     state: StateDep,
     threshold: Annotated[
-        float, Query(description="cosine at the full budget from which images are duplicates")
+        float,
+        Query(
+            description="cosine at the full budget from which images are duplicates, -1..1",
+            json_schema_extra=bounded(-1, 1),
+        ),
     ] = DEFAULT_THRESHOLD,
     k_features: Annotated[
-        int, Query(description="budget that finds the candidates, 1..keep")
+        int,
+        Query(
+            description="budget that finds the candidates, 1..keep",
+            json_schema_extra=bounded(1, "keep"),
+        ),
     ] = DEFAULT_FEATURES,
 ) -> DuplicatesResponse:
     """Groups of near-duplicate images across the gallery: every member's cosine with its
@@ -51,7 +61,11 @@ async def item(
     state: StateDep,
     item_id: str,
     size: Annotated[
-        int | None, Query(description=f"thumbnail side, {THUMBNAIL_SIZES[0]}..{THUMBNAIL_SIZES[1]}")
+        int | None,
+        Query(
+            description=f"thumbnail side, {THUMBNAIL_SIZES[0]}..{THUMBNAIL_SIZES[1]}",
+            json_schema_extra=bounded(*THUMBNAIL_SIZES),
+        ),
     ] = None,
 ) -> Response:
     """The gallery image as stored, or a PNG thumbnail fitting size x size."""
@@ -73,15 +87,27 @@ async def item(
 @router.get("/features/{feature}/examples", response_model=FeatureExamples)
 def feature_examples(
     state: StateDep,
-    feature: Annotated[int, Path(description="ordered feature, 1 = the most important")],
-    n: Annotated[int, Query(description="items at each end, 1..50")] = 6,
+    feature: Annotated[
+        int,
+        Path(
+            description="ordered feature, 1 = the most important, to keep = the least",
+            json_schema_extra=bounded(1, "keep"),
+        ),
+    ],
+    n: Annotated[
+        int,
+        Query(
+            description=f"items at each end, 1..{MOST_EXAMPLES}",
+            json_schema_extra=bounded(1, MOST_EXAMPLES),
+        ),
+    ] = 6,
 ) -> FeatureExamples:
     """The gallery items with the highest and the lowest values on one feature."""
     keep = state.searcher.keep
     if not 1 <= feature <= keep:
         raise HTTPException(422, f"feature must be an integer from 1 to {keep}, got {feature}")
-    if not 1 <= n <= 50:
-        raise HTTPException(422, f"n must be an integer from 1 to 50, got {n}")
+    if not 1 <= n <= MOST_EXAMPLES:
+        raise HTTPException(422, f"n must be an integer from 1 to {MOST_EXAMPLES}, got {n}")
     highest, lowest = state.searcher.feature_extremes(feature - 1, n)
 
     def values(hits) -> list[FeatureValue]:

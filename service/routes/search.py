@@ -1,8 +1,9 @@
 """The search endpoints: by an uploaded image, by several at once, by a vector, by an item.
 
-All four check their parameters into one plan (`search_plan`) and ask the state's `Searcher`,
-so a budget, a relevance floor or a folder means the same everywhere, and the same routes
-serve one index in this process or shards on a cluster (service.cluster).
+All four take the query parameters of `SearchParams` (service.api_models), checked into one
+plan (`PlanDep`, service.plan), and ask the state's `Searcher`, so a budget, a relevance floor
+or a folder means the same everywhere, and the same routes serve one index in this process or
+shards on a cluster (service.cluster).
 """
 
 import math
@@ -16,15 +17,15 @@ from service.api_models import (
     BatchEntry,
     BatchError,
     BatchSearchResponse,
+    Neighbour,
     SearchResponse,
     VectorQuery,
     error_responses,
 )
-from service.deps import SettingsDep, StateDep
+from service.deps import PlanDep, SettingsDep, StateDep
 from service.gallery import ItemNotFound
 from service.images import ImageRejected, decode_upload
 from service.plan import SearchPlan
-from service.schemas import PlanDep, build_response, neighbours
 from service.searcher import FolderEmpty, Found
 from service.security import ApiKey
 from service.settings import Settings
@@ -173,3 +174,29 @@ def _search_batch(
         index_version=found.version,
         results=entries,
     )
+
+
+def build_response(
+    hits: list[tuple[str, float]], plan: SearchPlan, exact: bool, version: str
+) -> SearchResponse:
+    """One query's results (best first) -> the response."""
+    rerank = plan.rerank_features is not None
+    return SearchResponse(
+        k_features=plan.k_features,
+        top_k=plan.top_k,
+        rerank_features=plan.rerank_features,
+        shortlist=plan.shortlist if rerank else None,
+        min_score=plan.min_score,
+        under=plan.under,
+        exact=exact,
+        index_version=version,
+        results=neighbours(hits),
+    )
+
+
+def neighbours(hits: list[tuple[str, float]]) -> list[Neighbour]:
+    """Ranked results of one query, from 1."""
+    return [
+        Neighbour(rank=rank, id=item, score=round(score, 6))
+        for rank, (item, score) in enumerate(hits, start=1)
+    ]

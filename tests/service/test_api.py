@@ -33,8 +33,8 @@ def test_health_and_info(client, index_dir):
     info = client.get("/info").json()
     manifest = load_index(index_dir).manifest
     assert info["keep"] == 32 and info["count"] == 23 and info["D"] == 128
-    assert info["importance"] == manifest["importance"]
-    assert info["index_type"] == "flat" and info["model"]["id"] == manifest["model"]["id"]
+    assert info["importance"] == list(manifest.importance)
+    assert info["index_type"] == "flat" and info["model"]["id"] == manifest.model.id
 
 
 def test_search_defaults_to_keep_and_ten_results(client):
@@ -221,7 +221,7 @@ def test_feature_examples_are_the_extremes_of_that_column(client, index_dir):
     order = np.argsort(column)
     assert [item["id"] for item in body["highest"]] == [index.ids[i] for i in order[::-1][:3]]
     assert [item["id"] for item in body["lowest"]] == [index.ids[i] for i in order[:3]]
-    assert body["importance"] == index.manifest["importance"][1]
+    assert body["importance"] == index.manifest.importance[1]
     assert client.get("/features/0/examples").status_code == 422
     assert client.get("/features/33/examples").status_code == 422
     assert client.get("/features/1/examples", params={"n": 51}).status_code == 422

@@ -36,10 +36,14 @@ def test_client_searches_in_every_way_with_typed_answers(live_server, gallery):
         assert stored.results[0].id == "plain/item-04.png" and info["keep"] == 32
         groups = client.duplicates(threshold=0.9)
         assert groups.verify_features == 32 and all(len(g.items) >= 2 for g in groups.groups)
+        reranked = client.search(query, k_features=8, rerank_features=32)
+        assert reranked.rerank_features == 32 and reranked.shortlist == 100
         with pytest.raises(ServiceError) as refused:
             client.search(query, k_features=99)
         assert refused.value.status == 422
         assert refused.value.detail == "k_features must be an integer from 1 to 32, got 99"
+        with pytest.raises(TypeError, match="unknown search option 'k_feature'"):
+            client.search(query, k_feature=8)
 
 
 def test_async_client_gives_the_same_answers(live_server, gallery):
@@ -70,10 +74,15 @@ def test_client_command_prints_a_table_or_json(live_server, gallery):
     lines = table.stdout.splitlines()
     assert lines[0].split() == ["rank", "score", "id"] and len(lines) == 4
     assert lines[1].split()[0] == "1" and lines[1].endswith("plain/item-04.png")
+    reranked = ["--k-features", "8", "--rerank-features", "16", "--shortlist", "20"]
     as_json = subprocess.run(
-        [*command, "--json", "search", query, "--top-k", "2"], capture_output=True, text=True
+        [*command, "--json", "search", query, "--top-k", "2", *reranked],
+        capture_output=True,
+        text=True,
     )
-    assert json.loads(as_json.stdout)["results"][0]["id"] == "plain/item-04.png"
+    answer = json.loads(as_json.stdout)
+    assert answer["results"][0]["id"] == "plain/item-04.png" and len(answer["results"]) == 2
+    assert (answer["k_features"], answer["rerank_features"], answer["shortlist"]) == (8, 16, 20)
     refused = subprocess.run(
         [*command, "search", query, "--k-features", "0"], capture_output=True, text=True
     )
