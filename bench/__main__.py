@@ -18,18 +18,7 @@ from bench import report
 from bench.build import bench_build, gallery_or_demo
 from bench.http import bench_http
 from bench.machine import describe_run, read_bandwidth_gbs
-from bench.memory import bench_memory
-from bench.search import (
-    bench_budgets,
-    bench_quantized,
-    bench_rerank,
-    bench_structures,
-    synthetic_vectors,
-)
 from bench.soak import bench_soak
-from indexer.index_dir import load_index
-from models.checkpoint import FASHION_MNIST_CHECKPOINT, load_checkpoint
-from service.engine import ladder_budgets
 
 # The index build always runs (the rest needs it); the soak, an hour long, only when asked.
 PARTS = ("search", "quantized", "memory", "ann", "rerank", "http", "soak")
@@ -63,6 +52,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(DEFAULT_PARTS))
     parser.add_argument("--out", type=Path, default=Path("docs"))
     args = parser.parse_args(argv)
+    # Imported once the arguments are read: they load torch and FAISS, --help does not wait.
+    from bench.memory import bench_memory
+    from bench.search import (
+        bench_budgets,
+        bench_quantized,
+        bench_rerank,
+        bench_structures,
+        synthetic_vectors,
+    )
+    from indexer.index_dir import load_index
+    from models.checkpoint import FASHION_MNIST_CHECKPOINT, load_checkpoint
+    from service.engine import ladder_budgets
+
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("faiss").setLevel(logging.WARNING)
 

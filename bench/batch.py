@@ -14,17 +14,15 @@ import time
 from pathlib import Path
 
 from bench.build import bench_build, gallery_or_demo
-from bench.http import running_service
+from bench.http import indexed_ids, running_service
 from bench.machine import describe_run
-from indexer.index_dir import IDS_FILE
 from service.client import Client
 
 
 def bench_batch(
     index: Path, gallery: Path, *, images: int, batch_size: int, k_features: int, rounds: int
 ) -> dict:
-    ids = (index / IDS_FILE).read_text(encoding="utf-8").splitlines()[:images]
-    uploads = [(gallery / item).read_bytes() for item in ids]
+    uploads = [(gallery / item).read_bytes() for item in indexed_ids(index, images)]
     per_second: dict[str, list[float]] = {"one at a time": [], "batch": []}
     with running_service(index, {}) as (url, _), Client(url) as client:
         client.search(uploads[0], k_features=k_features)  # a connection, warm

@@ -24,13 +24,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from bench.evaluate import load_split, retrieval_metrics
 from bench.quality import load_gallery_set, load_pixels, same_item_recall
 from models.config import read_config
 from models.datasets import model_pixels
-from models.inference import embed_in_batches, fast_encoder
+
+# SciPy and torch are imported by the functions that use them: --help answers at once.
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,8 @@ def importance_gaps(config: dict, top: int = 16) -> dict:
 def identifiability(a: np.ndarray, b: np.ndarray, top: int) -> dict:
     """Mean |corr| of same-rank columns of two runs' first `top` dimensions, and the same
     after matching each dimension of `a` to one of `b` (Hungarian, on |corr|: signs free)."""
+    from scipy.optimize import linear_sum_assignment
+
     za = (a[:, :top] - a[:, :top].mean(0)) / (a[:, :top].std(0) + 1e-12)
     zb = (b[:, :top] - b[:, :top].mean(0)) / (b[:, :top].std(0) + 1e-12)
     corr = np.abs(za.T @ zb / len(za))  # top x top
@@ -81,6 +83,8 @@ def order_curves(quality, xq: np.ndarray, xb: np.ndarray, budgets=BUDGETS) -> di
 
 def _fashion_data():
     """Embedder of a run's queries and gallery, and the quality of chosen columns."""
+    from models.inference import embed_in_batches, fast_encoder
+
     queries, yq, gallery, yb = load_split("test")
     queries, yq = queries[:FASHION_QUERIES], yq[:FASHION_QUERIES]
     gallery, yb = gallery[:FASHION_GALLERY], yb[:FASHION_GALLERY]
@@ -99,6 +103,8 @@ def _fashion_data():
 
 
 def _gallery_data(root: Path):
+    from models.inference import embed_in_batches, fast_encoder
+
     data = load_gallery_set(root, "test")
     relevant = data.relevant()
 

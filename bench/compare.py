@@ -21,7 +21,6 @@ from bench.evaluate import SPLITS, load_split, retrieval_metrics
 from bench.results_page import PRODUCT_METHOD, render_markdown, write_plots
 from models.config import read_config
 from models.datasets import model_pixels
-from models.inference import embed_in_batches, fast_encoder
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +106,8 @@ def compare(
 
 
 def _embed_runs(runs: Path, xq_pixels: np.ndarray, xb_pixels: np.ndarray) -> dict[str, Embedded]:
+    from models.inference import embed_in_batches, fast_encoder  # torch: --help does not wait
+
     models = {}
     for checkpoint in sorted(p for p in runs.iterdir() if (p / "config.json").is_file()):
         config, encoder = read_config(checkpoint), fast_encoder(checkpoint)

@@ -14,6 +14,8 @@ pair compared at the full budget, on the same index of Fashion-MNIST training im
 alternating rounds; and how many of the exact pairs the funnel finds.
 """
 
+from __future__ import annotations
+
 import argparse
 import io
 import itertools
@@ -24,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
@@ -31,16 +34,12 @@ from PIL import Image, ImageEnhance, ImageOps
 from bench.build import bench_build, gallery_or_demo
 from bench.machine import describe_run
 from bench.report import markdown_table
-from indexer.duplicates import (
-    DEFAULT_FEATURES,
-    DEFAULT_THRESHOLD,
-    DuplicateGroups,
-    all_pairs_duplicates,
-    find_duplicates,
-)
-from indexer.index_dir import load_index
 from models.datasets import load_fashion_mnist
 from models.imagefiles import open_image
+
+# FAISS and torch are imported by the functions that use them: --help answers at once.
+if TYPE_CHECKING:
+    from indexer.duplicates import DuplicateGroups
 
 THRESHOLDS = (0.90, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98)
 VALIDATION_THRESHOLDS = (0.94, 0.945, 0.95, 0.955, 0.96, 0.965, 0.97, 0.975, 0.98)
@@ -181,6 +180,9 @@ def bench_quality(
 ) -> list[dict]:
     """Pair precision and recall at each threshold on a planted gallery, indexed with `model`
     (default: the model `indexer build` uses when none is named)."""
+    from indexer.duplicates import find_duplicates
+    from indexer.index_dir import load_index
+
     index_dir = work / f"{gallery.name}-index"
     bench_build(gallery, index_dir, keep=_keep(model), workers=2, model=model)
     index = load_index(index_dir)
@@ -205,6 +207,14 @@ def balanced_threshold(*galleries: list[dict]) -> float:
 
 
 def bench_speed(work: Path, count: int, rounds: int) -> dict:
+    from indexer.duplicates import (
+        DEFAULT_FEATURES,
+        DEFAULT_THRESHOLD,
+        all_pairs_duplicates,
+        find_duplicates,
+    )
+    from indexer.index_dir import load_index
+
     gallery = gallery_or_demo(None, work, count)
     index_dir = work / "index"
     bench_build(gallery, index_dir, keep=_keep(), workers=2)

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.retrieval import flat_at_budget
-from models.checkpoint import FASHION_MNIST_CHECKPOINT
 from models.config import read_config
 from models.datasets import load_fashion_mnist, model_pixels
-from models.inference import embed_in_batches, fast_encoder
 from models.vectors import unit_rows
+
+# FAISS and torch are imported by the functions that use them: --help answers at once.
 
 SPLITS = ("test", "val")
 VALIDATION_SIZE = 10_000
@@ -49,6 +48,8 @@ def retrieval_metrics(
     AP@100 of a query = sum over ranks r <= 100 of P@r * rel(r), divided by min(R, 100), where
     R is the number of gallery items with the query's label; mAP@100 is its mean.
     """
+    from indexer.retrieval import flat_at_budget
+
     depth = min(100, len(xb))
     index = flat_at_budget(xb, budget)
     _, I = index.search(unit_rows(xq[:, :budget]), depth)  # Q x depth
@@ -65,15 +66,21 @@ def retrieval_metrics(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.evaluate", description=__doc__)
-    parser.add_argument("--model", type=Path, default=FASHION_MNIST_CHECKPOINT)
+    parser.add_argument(
+        "--model", type=Path, help="checkpoint directory (default: the shipped Fashion-MNIST one)"
+    )
     parser.add_argument("--budgets", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64])
     parser.add_argument("--split", choices=SPLITS, default="test")
     parser.add_argument("--queries", type=int, default=10000, help="first N queries")
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     args = parser.parse_args(argv)
+    from models.checkpoint import FASHION_MNIST_CHECKPOINT
+    from models.inference import embed_in_batches, fast_encoder
+
+    model = args.model or FASHION_MNIST_CHECKPOINT
     try:
-        config = read_config(args.model)
-        encoder = fast_encoder(args.model)
+        config = read_config(model)
+        encoder = fast_encoder(model)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

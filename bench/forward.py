@@ -16,34 +16,43 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import onnxruntime
-from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
 from bench.machine import describe_run
 from bench.report import markdown_table
 from bench.timing import time_side_by_side
-from indexer.retrieval import flat_at_budget
-from models.checkpoint import FASHION_MNIST_CHECKPOINT, load_checkpoint
 from models.config import ONNX_FILE
 from models.imagefiles import list_image_files, open_image
-from models.onnx_encoder import OnnxEncoder
-from models.onnx_export import export_onnx
 from models.preprocess import to_pixels
 from models.vectors import unit_rows
+
+# ONNX Runtime, torch and FAISS are imported by the functions that use them: --help answers at
+# once.
 
 CALIBRATION_IMAGES = 64
 
 
-class _Calibration(CalibrationDataReader):
-    def __init__(self, pixels: np.ndarray) -> None:
-        self._batches = iter([{"pixels": pixels[i : i + 1]} for i in range(len(pixels))])
-
-    def get_next(self) -> dict | None:
-        return next(self._batches, None)
-
-
 def graph_variants(model: Path, work: Path, calibration: np.ndarray) -> dict[str, Path]:
     """name -> ONNX file: as exported, optimised offline, int8."""
+    import onnxruntime
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    from models.checkpoint import load_checkpoint
+    from models.onnx_export import export_onnx
+
+    class Calibration(CalibrationDataReader):
+        """The calibration images, one at a time."""
+
+        def __init__(self, pixels: np.ndarray) -> None:
+            self._batches = iter([{"pixels": pixels[i : i + 1]} for i in range(len(pixels))])
+
+        def get_next(self) -> dict | None:
+            return next(self._batches, None)
+
     encoder, _ = load_checkpoint(model)
     exported = work / ONNX_FILE
     export_onnx(encoder, exported)
@@ -54,7 +63,7 @@ def graph_variants(model: Path, work: Path, calibration: np.ndarray) -> dict[str
     onnxruntime.InferenceSession(str(exported), options, providers=["CPUExecutionProvider"])
     int8 = work / "int8.onnx"
     quantize_static(
-        str(exported), str(int8), _Calibration(calibration), quant_format=QuantFormat.QDQ,
+        str(exported), str(int8), Calibration(calibration), quant_format=QuantFormat.QDQ,
         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
     )  # fmt: skip
     return {"float (as served)": exported, "float, optimised offline": optimised, "int8": int8}
@@ -62,6 +71,8 @@ def graph_variants(model: Path, work: Path, calibration: np.ndarray) -> dict[str
 
 def top10_agreement(reference: np.ndarray, other: np.ndarray, budgets: list[int]) -> dict:
     """Share of queries whose top 10 (each image against all others) is the same set."""
+    from indexer.retrieval import flat_at_budget
+
     agreement = {}
     for budget in budgets:
         found = []
@@ -75,6 +86,9 @@ def top10_agreement(reference: np.ndarray, other: np.ndarray, budgets: list[int]
 
 
 def bench_model(model: Path, files: list[Path], repeats: int) -> dict:
+    from models.checkpoint import load_checkpoint
+    from models.onnx_encoder import OnnxEncoder
+
     encoder, config = load_checkpoint(model)
     pixels = np.stack([to_pixels(open_image(path), encoder.config) for path in files])
     with tempfile.TemporaryDirectory(prefix="bench-forward-") as work:
@@ -110,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=400, help="timed calls per variant")
     parser.add_argument("--out", type=Path, default=Path("docs"))
     args = parser.parse_args(argv)
-    from models.checkpoint import DEFAULT_CHECKPOINT
+    from models.checkpoint import DEFAULT_CHECKPOINT, FASHION_MNIST_CHECKPOINT
 
     models = args.model or [DEFAULT_CHECKPOINT, FASHION_MNIST_CHECKPOINT]
     files = list_image_files(args.gallery)

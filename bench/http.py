@@ -14,14 +14,19 @@ from pathlib import Path
 
 import httpx
 
-from indexer.index_dir import IDS_FILE
-
 WRK_SCRIPT = Path(__file__).with_name("search.lua")
 MODES = {
     "batched": {"TRICL_EMBED_MAX_BATCH": "64"},
     "one at a time": {"TRICL_EMBED_MAX_BATCH": "1"},
     "two workers": {"TRICL_EMBED_MAX_BATCH": "64", "TRICL_WORKERS": "2"},
 }
+
+
+def indexed_ids(index: Path, count: int) -> list[str]:
+    """The first `count` ids of an index: images it could read, so no 400s in the counts."""
+    from indexer.index_dir import IDS_FILE  # loads FAISS, which --help should not wait for
+
+    return (index / IDS_FILE).read_text(encoding="utf-8").splitlines()[:count]
 
 
 def free_port() -> int:
@@ -163,8 +168,7 @@ def bench_http(
     run `duration / rounds` long: the machine's own drift (other tenants, frequency) then falls
     on both sides of every comparison instead of on whichever ran later.
     """
-    indexed = (index / IDS_FILE).read_text(encoding="utf-8").splitlines()[:256]
-    images = [str(gallery / item) for item in indexed]  # readable ones: no 400s in the counts
+    images = [str(gallery / item) for item in indexed_ids(index, 256)]
     middle = budgets[len(budgets) // 2]
     runs = []
     loads = ["quiet", "beside a CPU hog"] if hog else ["quiet"]

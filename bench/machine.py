@@ -7,9 +7,7 @@ import threading
 import time
 from datetime import UTC, datetime
 
-import faiss
 import numpy as np
-import torch
 
 
 def describe_run(program: str, argv: list[str] | None) -> dict:
@@ -24,6 +22,10 @@ def describe_run(program: str, argv: list[str] | None) -> dict:
 
 def describe_machine() -> dict:
     """CPU model, cores, memory and library versions, saved with every result."""
+    # Imported here, for their versions only: a benchmark's --help should not wait for them.
+    import faiss
+    import torch
+
     cpu = platform.processor()
     try:
         with open("/proc/cpuinfo") as stream:

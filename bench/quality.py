@@ -24,13 +24,12 @@ from PIL import Image, ImageEnhance
 from bench.compare import identifiability as same_rank_identifiability
 from bench.compare import pca_basis
 from bench.galleries import ITEMS_FILE
-from indexer.retrieval import flat_at_budget
-from models.checkpoint import load_checkpoint
 from models.config import EncoderConfig, read_config
 from models.imagefiles import open_image
-from models.inference import embed_in_batches, fast_encoder
 from models.preprocess import to_pixels
 from models.vectors import unit_rows
+
+# FAISS and torch are imported by the functions that use them: --help answers at once.
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +94,8 @@ def same_item_recall(
     xq: np.ndarray, xb: np.ndarray, relevant: list[np.ndarray], budget: int, depth: int = 10
 ) -> float:
     """Mean over queries with a relevant item of |relevant in top `depth`| / min(R, depth)."""
+    from indexer.retrieval import flat_at_budget
+
     index = flat_at_budget(xb, budget)
     _, I = index.search(unit_rows(xq[:, :budget]), depth)  # Q x depth
     scores = [
@@ -230,6 +231,9 @@ def evaluate(
     root: Path, models: list[Path], *, split: str = "test", budgets: tuple[int, ...] = BUDGETS
 ) -> dict:
     """Recall at every budget for raw-pixel PCA and each model, clean and perturbed queries."""
+    from models.checkpoint import load_checkpoint
+    from models.inference import embed_in_batches, fast_encoder
+
     data = load_gallery_set(root, split)
     relevant = data.relevant()
     results: dict = {

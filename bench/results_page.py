@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 
 PRODUCT_METHOD = "triCL nested, importance order (product)"
@@ -10,6 +9,8 @@ PRODUCT_METHOD = "triCL nested, importance order (product)"
 
 def write_plots(results: dict, product, gallery_pixels: np.ndarray, out: Path) -> None:
     """P@10 vs budget, the importance spectra, and the extremes of the top 4 product features."""
+    import matplotlib.pyplot as plt  # here, not at the top: --help of bench.compare answers at once
+
     split = results["split"]
     figure, axis = plt.subplots(figsize=(8, 5))
     for name, by_budget in results["methods"].items():
@@ -46,6 +47,8 @@ def write_plots(results: dict, product, gallery_pixels: np.ndarray, out: Path) -
 
 
 def _write_feature_extremes(xb: np.ndarray, pixels: np.ndarray, path: Path, *, n: int = 8) -> None:
+    import matplotlib.pyplot as plt
+
     figure, axes = plt.subplots(4, 2, figsize=(10, 4.2))
     for rank in range(4):
         order = np.argsort(xb[:, rank])

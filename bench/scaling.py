@@ -18,18 +18,17 @@ from pathlib import Path
 import numpy as np
 
 from bench.build import gallery_or_demo
-from bench.http import running_cluster, running_service, stage_split, wrk_load
+from bench.http import indexed_ids, running_cluster, running_service, stage_split, wrk_load
 from bench.machine import describe_run
-from bench.search import synthetic_vectors
-from indexer.build import BuildConfig, build_index
-from indexer.index_dir import IDS_FILE, load_index
-from indexer.retrieval import filled_structure, flat_at_budget, structure_bytes
-from indexer.shards import split_index
-from models.checkpoint import FASHION_MNIST_CHECKPOINT
 from models.vectors import unit_rows
+
+# torch, FAISS and Ray are imported by the functions that use them: --help answers at once.
 
 
 def bench_local(gallery: Path, work: Path, keep: int, workers: list[int]) -> list[dict]:
+    from indexer.build import BuildConfig, build_index
+    from models.checkpoint import FASHION_MNIST_CHECKPOINT
+
     runs = []
     for count in workers:
         out = work / f"local-{count}"
@@ -54,7 +53,9 @@ def bench_local(gallery: Path, work: Path, keep: int, workers: list[int]) -> lis
 def bench_ray(gallery: Path, work: Path, keep: int, actors: list[int]) -> list[dict]:
     import ray
 
+    from indexer.build import BuildConfig
     from indexer.ray_engine import build_index_ray
+    from models.checkpoint import FASHION_MNIST_CHECKPOINT
 
     started = time.perf_counter()
     owned = not ray.is_initialized()  # a Ray the caller started is left running
@@ -98,6 +99,8 @@ def python_list_bytes(index) -> dict:
 
 def structure_bytes_per_image(vectors: np.ndarray, budgets: list[int]) -> list[dict]:
     """Serialised bytes per row of each FAISS structure the indexer builds, per budget."""
+    from indexer.retrieval import filled_structure, flat_at_budget, structure_bytes
+
     rows = []
     count = len(vectors)
     for k in budgets:
@@ -132,8 +135,10 @@ def bench_cluster(
     to one `python -m service` over the whole index, with wrk on the same images; and where a
     lone request's time goes in each (Server-Timing medians: the cluster's `forward` is the
     call to the embedding deployment, its `search` the calls to every shard)."""
-    ids = (index_dir / IDS_FILE).read_text(encoding="utf-8").splitlines()[:256]
-    images = [str(gallery / item) for item in ids]
+    from indexer.index_dir import load_index
+    from indexer.shards import split_index
+
+    images = [str(gallery / item) for item in indexed_ids(index_dir, 256)]
     index = load_index(index_dir)
     rows, splits = [], []
 
@@ -178,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10, help="seconds per wrk run")
     parser.add_argument("--out", type=Path, default=Path("docs"))
     args = parser.parse_args(argv)
+    from bench.search import synthetic_vectors
+    from indexer.index_dir import load_index
+
     logging.basicConfig(level=logging.WARNING)
     results = describe_run("python -m bench.scaling", argv)
     with tempfile.TemporaryDirectory(prefix="scaling-") as work:

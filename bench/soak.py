@@ -11,8 +11,14 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-from bench.http import WRK_SCRIPT, cpu_hog, resident_mib, running_service, wrk_summary
-from indexer.index_dir import IDS_FILE
+from bench.http import (
+    WRK_SCRIPT,
+    cpu_hog,
+    indexed_ids,
+    resident_mib,
+    running_service,
+    wrk_summary,
+)
 
 SETTLED_S = 120
 
@@ -21,8 +27,7 @@ def bench_soak(
     index: Path, gallery: Path, minutes: float, *, concurrency: int = 32, interval: float = 10
 ) -> list[dict]:
     """One soak per machine state: RSS curve, requests, errors and growth after two minutes."""
-    indexed = (index / IDS_FILE).read_text(encoding="utf-8").splitlines()[:256]
-    images = [str(gallery / item) for item in indexed]
+    images = [str(gallery / item) for item in indexed_ids(index, 256)]
     seconds = max(1, round(minutes * 60))
     runs = []
     for load in ("quiet", "beside a CPU hog"):

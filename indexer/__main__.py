@@ -6,16 +6,29 @@ import logging
 import sys
 from pathlib import Path
 
-from indexer.build import BuildConfig, BuildSummary, build_index, update_config
-from indexer.demo import write_demo_gallery
-from indexer.duplicates import DEFAULT_FEATURES, DEFAULT_THRESHOLD, find_duplicates, groups_document
-from indexer.index_dir import load_index
 from indexer.lock import writer_lock
-from indexer.retrieval import INDEX_TYPES
-from indexer.shards import split_index
-from models.checkpoint import DEFAULT_CHECKPOINT
+
+# Each command imports the modules it runs (torch, FAISS, ONNX Runtime behind them) in the
+# function that runs it: --help answers at once, and a second writer of an index is refused
+# before any of them has loaded.
 
 DEFAULT_SHARD_SIZE = 1_000_000
+# Defaults of the modules the commands run, repeated here because importing those loads torch
+# or FAISS; tests/test_cli.py keeps them equal to BuildConfig's, INDEX_TYPES and
+# indexer.duplicates'.
+BUILD_DEFAULTS = {
+    "keep": 64,
+    "batch_size": 256,
+    "device": "auto",
+    "workers": 2,
+    "index_type": "flat",
+    "index_features": 16,
+    "target_recall": 0.95,
+    "memory_budget_bytes": 4 << 30,
+}
+INDEX_TYPES = ("flat", "ivf", "hnsw", "ivfpq", "auto")
+DUPLICATE_THRESHOLD = 0.96
+DUPLICATE_FEATURES = 16
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,10 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
     embedding.add_argument(
         "--gallery", type=Path, required=True, help="folder of images (recursive)"
     )
-    embedding.add_argument("--batch-size", type=int, default=BuildConfig.batch_size)
-    embedding.add_argument("--device", choices=["auto", "cpu", "cuda"], default=BuildConfig.device)
+    embedding.add_argument("--batch-size", type=int, default=BUILD_DEFAULTS["batch_size"])
     embedding.add_argument(
-        "--workers", type=int, default=BuildConfig.workers, help="processes that decode images"
+        "--device", choices=["auto", "cpu", "cuda"], default=BUILD_DEFAULTS["device"]
+    )
+    embedding.add_argument(
+        "--workers",
+        type=int,
+        default=BUILD_DEFAULTS["workers"],
+        help="processes that decode images",
     )
     embedding.add_argument(
         "--wait",
@@ -43,34 +61,37 @@ def build_parser() -> argparse.ArgumentParser:
         "build", parents=[embedding], help="embed a gallery and write an index directory"
     )
     build.add_argument(
-        "--model", type=Path, default=DEFAULT_CHECKPOINT, help="checkpoint directory"
+        "--model", type=Path, help="checkpoint directory (default: the project's default model)"
     )
     build.add_argument(
-        "--keep", type=int, default=BuildConfig.keep, help="importance-ordered dimensions to keep"
+        "--keep",
+        type=int,
+        default=BUILD_DEFAULTS["keep"],
+        help="importance-ordered dimensions to keep",
     )
     build.add_argument("--out", type=Path, default=Path("index"), help="index directory to write")
     build.add_argument(
         "--index-type",
         choices=INDEX_TYPES,
-        default=BuildConfig.index_type,
+        default=BUILD_DEFAULTS["index_type"],
         help="search structure: exact flat, approximate ivf/hnsw/ivfpq, or auto by size and memory",
     )
     build.add_argument(
         "--index-features",
         type=int,
-        default=BuildConfig.index_features,
+        default=BUILD_DEFAULTS["index_features"],
         help="budget an approximate structure serves; other budgets stay exact (flat)",
     )
     build.add_argument(
         "--target-recall",
         type=float,
-        default=BuildConfig.target_recall,
+        default=BUILD_DEFAULTS["target_recall"],
         help="approximate types are tuned until recall@10 against exact reaches this",
     )
     build.add_argument(
         "--memory-budget-mb",
         type=int,
-        default=BuildConfig.memory_budget_bytes >> 20,
+        default=BUILD_DEFAULTS["memory_budget_bytes"] >> 20,
         help="auto picks IVF-PQ when full vectors at the budget would not fit in this",
     )
     build.add_argument(
@@ -119,13 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
     duplicates.add_argument(
         "--threshold",
         type=float,
-        default=DEFAULT_THRESHOLD,
+        default=DUPLICATE_THRESHOLD,
         help="cosine at the verify budget from which two images count as duplicates",
     )
     duplicates.add_argument(
         "--k-features",
         type=int,
-        default=DEFAULT_FEATURES,
+        default=DUPLICATE_FEATURES,
         help="budget that finds candidates (a short prefix: fast)",
     )
     duplicates.add_argument(
@@ -158,7 +179,8 @@ def _refuse_ray_options(args: argparse.Namespace) -> None:
         raise ValueError(f"only --engine ray takes {flags}")
 
 
-def _build_with_ray(config: BuildConfig, args: argparse.Namespace) -> BuildSummary:
+def _build_with_ray(config, args: argparse.Namespace):
+    """The build on Ray Data and Ray actors; a BuildSummary like the local build's."""
     try:
         import ray  # noqa: F401  (only to say clearly when it is missing)
     except ImportError:
@@ -176,9 +198,12 @@ def _build_with_ray(config: BuildConfig, args: argparse.Namespace) -> BuildSumma
 
 
 def _build(args: argparse.Namespace) -> None:
+    from indexer.build import BuildConfig, build_index
+    from models.checkpoint import DEFAULT_CHECKPOINT
+
     config = BuildConfig(
         gallery=args.gallery,
-        model=args.model,
+        model=args.model or DEFAULT_CHECKPOINT,
         out=args.out,
         keep=args.keep,
         batch_size=args.batch_size,
@@ -204,6 +229,8 @@ def _build(args: argparse.Namespace) -> None:
 
 
 def _update(args: argparse.Namespace) -> None:
+    from indexer.build import build_index, update_config
+
     config, previous = update_config(
         args.out,
         args.gallery,
@@ -220,6 +247,9 @@ def _update(args: argparse.Namespace) -> None:
 
 
 def _duplicates(args: argparse.Namespace) -> None:
+    from indexer.duplicates import find_duplicates, groups_document
+    from indexer.index_dir import load_index
+
     index = load_index(args.index)
     verify = args.verify_features
     if verify != "keep" and not verify.isdigit():
@@ -248,12 +278,28 @@ def _duplicates(args: argparse.Namespace) -> None:
         print(f"  ... {len(document['groups']) - 20} more; --out FILE writes them all")
 
 
+def _split(args: argparse.Namespace) -> None:
+    from indexer.index_dir import load_index
+    from indexer.shards import split_index
+
+    written = split_index(load_index(args.index), args.out, args.shards)
+    print(f"wrote {len(written)} shards of {args.index} to {args.out}")
+
+
+def _demo_gallery(args: argparse.Namespace) -> None:
+    from indexer.demo import write_demo_gallery
+
+    written = write_demo_gallery(args.out, split=args.split, count=args.count)
+    print(f"wrote {written} Fashion-MNIST images to {args.out}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader logs each CPU probe
     try:
         if args.command in ("build", "update"):
+            # The lock before anything heavy loads: a second writer is refused at once.
             with writer_lock(args.out, wait=args.wait):
                 if args.command == "build":
                     _build(args)
@@ -262,11 +308,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "duplicates":
             _duplicates(args)
         elif args.command == "split":
-            written = split_index(load_index(args.index), args.out, args.shards)
-            print(f"wrote {len(written)} shards of {args.index} to {args.out}")
+            _split(args)
         else:
-            written = write_demo_gallery(args.out, split=args.split, count=args.count)
-            print(f"wrote {written} Fashion-MNIST images to {args.out}")
+            _demo_gallery(args)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

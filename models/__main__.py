@@ -6,9 +6,17 @@ import sys
 from pathlib import Path
 
 from models.config import BACKBONES, EncoderConfig
-from models.losses import LOSSES
-from models.recipes import describe_importance, recipe_for_data
-from models.train import TrainConfig, train
+
+# The losses' names and TrainConfig's defaults, repeated here: models.losses and models.train
+# import torch, which --help should not wait for. tests/test_cli.py keeps them equal.
+LOSS_NAMES = ("mrl", "simclr", "tricl", "tricl-nested", "tricl-spectral")
+TRAIN_DEFAULTS = {
+    "loss": "tricl-nested",
+    "views": 4,
+    "learning_rate": 2e-3,
+    "importance_learning_rate": 2.0,
+    "tau": 1.0,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     train_parser.add_argument(
         "--data", default="fashion-mnist", help="'fashion-mnist' or an image folder"
     )
-    train_parser.add_argument("--loss", choices=sorted(LOSSES), default=TrainConfig.loss)
+    train_parser.add_argument("--loss", choices=LOSS_NAMES, default=TRAIN_DEFAULTS["loss"])
     train_parser.add_argument(
         "--backbone", choices=BACKBONES, default=None,
         help="efficientnet-lite0 (pretrained, frozen: a head is trained) or small-cnn (trained "
@@ -31,10 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     train_parser.add_argument(
         "--steps", type=int, default=None,
-        help="head on a pretrained backbone: optimiser steps (default: 3,000)",
+        help="head on a pretrained backbone: optimiser steps (default: 2,000)",
     )  # fmt: skip
     train_parser.add_argument(
-        "--views", type=int, default=TrainConfig.views,
+        "--views", type=int, default=TRAIN_DEFAULTS["views"],
         help="head on a pretrained backbone: cached views per image",
     )  # fmt: skip
     train_parser.add_argument(
@@ -52,14 +60,14 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="default: 256 for a head or fashion-mnist, 128 for the small CNN on a folder",
     )
-    train_parser.add_argument("--lr", type=float, default=TrainConfig.learning_rate)
+    train_parser.add_argument("--lr", type=float, default=TRAIN_DEFAULTS["learning_rate"])
     train_parser.add_argument(
-        "--tau", type=float, default=TrainConfig.tau,
+        "--tau", type=float, default=TRAIN_DEFAULTS["tau"],
         help="weight of the decorrelation (tricl, tricl-nested) or orthonormality "
         "(tricl-spectral) penalty",
     )  # fmt: skip
     train_parser.add_argument(
-        "--importance-lr", type=float, default=TrainConfig.importance_learning_rate,
+        "--importance-lr", type=float, default=TRAIN_DEFAULTS["importance_learning_rate"],
         help="SGD learning rate of the importance logits s",
     )  # fmt: skip
     train_parser.add_argument("--embedding-dim", type=int, default=EncoderConfig.embedding_dim)
@@ -89,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: both load torch.
+    from models.recipes import describe_importance, recipe_for_data
+    from models.train import TrainConfig, train
+
     recipe = recipe_for_data(
         args.data, backbone=args.backbone, channels=args.channels, image_size=args.image_size,
         embedding_dim=args.embedding_dim, projector_hidden=args.projector_hidden,

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine: Python (Debian packages, only when
-# missing), a virtual environment in .venv, and the project with its test tools.
+# missing), a virtual environment in .venv, and the project with the extras in EXTRAS.
+# EXTRAS (default test): the extras of pyproject.toml to install, e.g. indexer for the demo
+# (the service and the index build), bench for the benchmarks, test for everything the test
+# suite runs. pip is skipped when the same EXTRAS were installed from the same pyproject.toml.
 # WITH_DATA=1 also installs Fashion-MNIST (Debian's dataset-fashion-mnist) for the demo.
 # WITH_TEST_TOOLS=1 also installs chromium (browser tests, driven by Playwright), wrk (HTTP
 # load generator of the benchmark and its test) and podman (the container deployment's test,
 # set up by scripts/container-engine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+extras=${EXTRAS-test}
 
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -31,4 +35,12 @@ if [ "${WITH_TEST_TOOLS:-0}" = 1 ]; then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install --quiet -e ".[test]"
+# The stamp records what was installed: the extras and the pyproject.toml they came from. The
+# project is installed editable, so changes to its code need no new install.
+stamp=".venv/installed-${extras:-base}"
+wanted="$(sha256sum pyproject.toml | cut -d' ' -f1) ${extras}"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+  echo "installing the project into .venv${extras:+ with [$extras]}"
+  .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
+  echo "$wanted" >"$stamp"
+fi

@@ -6,7 +6,7 @@
 # $DATA and $RUNS are kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WITH_DATA=1 bash scripts/bootstrap.sh
+WITH_DATA=1 EXTRAS=bench bash scripts/bootstrap.sh
 data=${DATA:-data}
 runs=${RUNS:-runs}
 python=.venv/bin/python

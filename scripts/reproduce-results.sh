@@ -4,7 +4,7 @@
 # are kept. The first run, tricl-nested-seed0, is the shipped default (models/default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WITH_DATA=1 bash scripts/bootstrap.sh
+WITH_DATA=1 EXTRAS=bench bash scripts/bootstrap.sh
 runs=${RUNS:-runs}
 train() {
   [ -f "$runs/$1-seed$2/config.json" ] ||

@@ -16,8 +16,8 @@ class Settings(BaseSettings):
     gallery: Path | None = Field(
         None, description="gallery folder for images and thumbnails; default: the one indexed"
     )
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
+    host: str = Field("127.0.0.1", description="address to listen on; 0.0.0.0 for every one")
+    port: int = Field(8000, ge=1, le=65535, description="port to listen on")
     workers: int = Field(
         1,
         ge=1,

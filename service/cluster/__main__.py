@@ -125,7 +125,7 @@ def deploy(
     need every new shard's memory at once beside it; a first start brings them all up together."""
     from ray import serve
 
-    from indexer.shards import shard_dirs  # FAISS: imported by the commands that need it
+    from indexer.shards import shard_dirs  # FAISS: imported here, --help does not wait for it
     from service.cluster.deployments import generation_application, ingress_application
 
     count = len(shard_dirs(shards))

@@ -15,22 +15,32 @@ const $ = (id) => document.getElementById(id);
 const itemPath = (id) => id.split("/").map(encodeURIComponent).join("/");
 const thumbnail = (id, size) => `/items/${itemPath(id)}?size=${size}`;
 
-// The controls listen from the first moment, so a file chosen while /info is still on its way
-// is not lost: whatever needs the index's description waits for it (`ready`).
+// The page's frame and controls are in the HTML, drawn before any answer; /info fills in the
+// summary, the budget slider and the chart. The controls listen from the first moment, so a
+// file chosen while /info is still on its way is not lost: whatever needs the index's
+// description waits for it (`ready`).
 const ready = describeIndex();
 listen();
 
 async function describeIndex() {
   const response = await fetch("/info");
-  page.info = await response.json();
+  const body = await response.json();
+  if (!response.ok) {
+    $("summary").textContent = `The index could not be described: ${body.detail}`;
+    throw new Error(body.detail);
+  }
+  page.info = body;
   const { keep, count, model } = page.info;
-  $("summary").textContent =
-    `${count.toLocaleString()} gallery images · ${keep} features kept · model ${model.id}`;
+  $("item-count").textContent = count.toLocaleString();
+  $("keep-count").textContent = keep;
+  $("model-id").textContent = model.id;
   const slider = $("k-slider");
   slider.max = keep;
   slider.value = Math.min(16, keep);
+  slider.disabled = false;
   showBudget();
   drawImportance();
+  for (const filled of [$("summary"), $("importance-chart")]) filled.removeAttribute("aria-busy");
   loadFeatures();
 }
 
@@ -163,24 +173,26 @@ function showResults(body) {
   );
 }
 
+// The chart's frame (300 x 120 user units, axis and grid) is in the HTML; this draws the bars
+// and moves the budget marker.
 function drawImportance() {
-  const svg = $("importance-chart");
   const values = page.info.importance;
   const width = 300;
   const height = 120;
   const top = Math.max(...values, 1e-9);
   const step = width / values.length;
   const used = budget();
-  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
-  svg.setAttribute("preserveAspectRatio", "none");
   const bars = values.map((value, j) => {
     const barHeight = (value / top) * (height - 6);
     return `<rect class="${j < used ? "used" : "unused"}" x="${j * step}" ` +
       `y="${height - barHeight}" width="${Math.max(step - 0.5, 0.5)}" height="${barHeight}">` +
       `<title>feature ${j + 1}: ${value.toFixed(3)}</title></rect>`;
   });
-  const marker = `<line x1="${used * step}" x2="${used * step}" y1="0" y2="${height}"></line>`;
-  svg.innerHTML = bars.join("") + marker;
+  $("importance-bars").innerHTML = bars.join("");
+  const marker = $("budget-marker");
+  marker.setAttribute("x1", used * step);
+  marker.setAttribute("x2", used * step);
+  marker.setAttribute("visibility", "visible");
 }
 
 async function loadDuplicates() {
@@ -235,6 +247,7 @@ async function loadFeatures() {
       return line;
     }),
   );
+  $("features").removeAttribute("aria-busy");
 }
 
 function strip(items, end) {

@@ -55,6 +55,44 @@ def test_upload_slide_and_click_through_the_page(live_server, browser_page, gall
     assert (ARTIFACTS / "search-page.png").stat().st_size > 10_000
 
 
+def test_the_frame_and_controls_show_before_info_answers_and_fill_in_after(
+    live_server, browser_page
+):
+    """/info held back, as a slow network or a busy server would: the layout, the controls and
+    the chart's frame are there at once, waiting for the index's values, which fill them in."""
+    page = browser_page
+    held = []
+    page.route("**/info", lambda route: held.append(route))
+    page.goto(f"{live_server}/")
+    while not held:
+        page.wait_for_timeout(50)
+    for control in ("#drop-zone", "#k-slider", "#top-k", "#min-score", "#find-duplicates"):
+        expect(page.locator(control)).to_be_visible()
+    expect(page.locator("#k-slider")).to_be_disabled()
+    chart = page.locator("#importance-chart")
+    expect(chart).to_be_visible()
+    assert chart.bounding_box()["height"] >= 100
+    expect(chart.locator(".axis")).to_have_count(1)
+    expect(chart.locator("rect")).to_have_count(0)
+    expect(page.locator("#summary")).to_have_attribute("aria-busy", "true")
+    expect(page.locator("#summary")).to_contain_text("gallery images · features kept · model")
+    expect(page.locator("#features .feature-slot")).to_have_count(8)
+    for region in ("#query-panel", "#features"):
+        assert page.locator(region).bounding_box()["height"] > 300, region
+
+    held[0].continue_()
+    page.unroute("**/info")
+    expect(page.locator("#k-slider")).to_be_enabled()
+    expect(page.locator("#k-slider")).to_have_attribute("max", "32")
+    expect(page.locator("#k-value")).to_have_text("16 of 32")
+    expect(chart.locator("rect")).to_have_count(32)
+    expect(chart.locator("rect.used")).to_have_count(16)
+    expect(page.locator("#summary")).to_contain_text("23 gallery images · 32 features kept")
+    expect(page.locator("#summary")).not_to_have_attribute("aria-busy", "true")
+    expect(page.locator("#features .feature")).to_have_count(8)
+    expect(page.locator("#features .feature-slot")).to_have_count(0)
+
+
 def test_a_rejected_upload_shows_the_reason(live_server, browser_page, tmp_path):
     """Also when the file is chosen before the page has its /info answer: held back here until
     the file is chosen, as a slow network or a busy server would."""

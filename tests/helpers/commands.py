@@ -1,0 +1,21 @@
+"""The project's command lines: every `python -m` module of models, indexer, service and bench
+that has a main()."""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCHMARKS = sorted(
+    f"bench.{path.stem}"
+    for path in (ROOT / "bench").glob("*.py")
+    if path.stem != "__main__" and "\ndef main(" in path.read_text(encoding="utf-8")
+)
+COMMANDS = [
+    "models",
+    "indexer",
+    "service",
+    "service.client",
+    "service.control",
+    "service.cluster",
+    "bench",
+    *BENCHMARKS,
+]
