@@ -221,8 +221,10 @@ def _train_head(
     generator = torch.Generator(device=device).manual_seed(config.seed)
 
     neighbours = None
-    if config.neighbour_positives:
-        neighbours = _nearest_neighbours(features[:, 0], config.neighbours)
+    # A gallery smaller than neighbours + 1 images offers fewer neighbours to each image.
+    neighbour_count = min(config.neighbours, count - 1)
+    if config.neighbour_positives and neighbour_count > 0:
+        neighbours = _nearest_neighbours(features[:, 0], neighbour_count)
 
     def next_views(step: int) -> tuple[torch.Tensor, torch.Tensor]:
         rows = _epoch_batch(step, steps_per_epoch, count, config, device)
