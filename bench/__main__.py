@@ -1,6 +1,7 @@
 """`python -m bench`: build, search, approximate-structure, re-ranking and HTTP benchmarks.
 
-With no options it indexes the 60,000 Fashion-MNIST training images as PNG files, benchmarks
+With no options it indexes the 60,000 Fashion-MNIST training images as PNG files with the small
+CNN (models/fashion-mnist-small-cnn), benchmarks
 search on them and on 1,000,000 synthetic vectors, and loads a real service for 30 s per
 concurrency level. Tables go to the terminal; numbers (with the machine) to
 <out>/performance.json and the latency plot to <out>/performance-latency-vs-k.png.
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         synthetic_vectors,
     )
     from indexer.index_dir import load_index
-    from models.checkpoint import FASHION_MNIST_CHECKPOINT, load_checkpoint
+    from models.checkpoint import SMALL_CNN_CHECKPOINT, load_checkpoint
     from service.engine import ladder_budgets
 
     logging.basicConfig(level=logging.WARNING)
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-") as work:
         work = Path(work)
         gallery = gallery_or_demo(args.gallery, work, args.count)
-        keep = args.keep or load_checkpoint(FASHION_MNIST_CHECKPOINT)[0].config.embedding_dim
+        keep = args.keep or load_checkpoint(SMALL_CNN_CHECKPOINT)[0].config.embedding_dim
         index_dir = work / "index"
         results["build"] = bench_build(gallery, index_dir, keep, args.workers)
         print(f"build: {results['build']}", flush=True)

@@ -124,9 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=400, help="timed calls per variant")
     parser.add_argument("--out", type=Path, default=Path("docs"))
     args = parser.parse_args(argv)
-    from models.checkpoint import DEFAULT_CHECKPOINT, FASHION_MNIST_CHECKPOINT
+    from models.checkpoint import DEFAULT_CHECKPOINT, FASHION_MNIST_CHECKPOINT, SMALL_CNN_CHECKPOINT
 
-    models = args.model or [DEFAULT_CHECKPOINT, FASHION_MNIST_CHECKPOINT]
+    models = args.model or [DEFAULT_CHECKPOINT, FASHION_MNIST_CHECKPOINT, SMALL_CNN_CHECKPOINT]
     files = list_image_files(args.gallery)
     if not files:
         print(f"error: no images in {args.gallery}", file=sys.stderr)

@@ -30,14 +30,14 @@ def write_vector_index(out: Path, vectors: np.ndarray, index_type: str, features
     # Imported here: indexer.build and models.checkpoint load torch, which the measured child
     # must not.
     from indexer.build import model_record
-    from models.checkpoint import FASHION_MNIST_CHECKPOINT
+    from models.checkpoint import SMALL_CNN_CHECKPOINT
     from models.config import read_config
 
     count, keep = vectors.shape
     structure = None
     if index_type != "flat":
         structure = build_structure(unit_rows(vectors[:, :features]), index_type)
-    model = model_record(FASHION_MNIST_CHECKPOINT, read_config(FASHION_MNIST_CHECKPOINT))
+    model = model_record(SMALL_CNN_CHECKPOINT, read_config(SMALL_CNN_CHECKPOINT))
     manifest = Manifest(model=model, keep=keep, count=count, importance=(1.0,) * keep)
     write_index(
         out,
@@ -45,7 +45,7 @@ def write_vector_index(out: Path, vectors: np.ndarray, index_type: str, features
         ids=[f"{row}" for row in range(count)],
         hashes=[hashlib.sha256(row.tobytes()).hexdigest() for row in vectors],
         manifest=manifest,
-        model_dir=FASHION_MNIST_CHECKPOINT,
+        model_dir=SMALL_CNN_CHECKPOINT,
         structure=structure,
     )
 

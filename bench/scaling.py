@@ -27,12 +27,12 @@ from models.vectors import unit_rows
 
 def bench_local(gallery: Path, work: Path, keep: int, workers: list[int]) -> list[dict]:
     from indexer.build import BuildConfig, build_index
-    from models.checkpoint import FASHION_MNIST_CHECKPOINT
+    from models.checkpoint import SMALL_CNN_CHECKPOINT
 
     runs = []
     for count in workers:
         out = work / f"local-{count}"
-        config = BuildConfig(gallery, FASHION_MNIST_CHECKPOINT, out, keep=keep, workers=count)
+        config = BuildConfig(gallery, SMALL_CNN_CHECKPOINT, out, keep=keep, workers=count)
         started = time.perf_counter()
         summary = build_index(config)
         wall = time.perf_counter() - started
@@ -55,7 +55,7 @@ def bench_ray(gallery: Path, work: Path, keep: int, actors: list[int]) -> list[d
 
     from indexer.build import BuildConfig
     from indexer.ray_engine import build_index_ray
-    from models.checkpoint import FASHION_MNIST_CHECKPOINT
+    from models.checkpoint import SMALL_CNN_CHECKPOINT
 
     started = time.perf_counter()
     owned = not ray.is_initialized()  # a Ray the caller started is left running
@@ -66,7 +66,7 @@ def bench_ray(gallery: Path, work: Path, keep: int, actors: list[int]) -> list[d
     try:
         for count in actors:
             out = work / f"ray-{count}"
-            config = BuildConfig(gallery, FASHION_MNIST_CHECKPOINT, out, keep=keep)
+            config = BuildConfig(gallery, SMALL_CNN_CHECKPOINT, out, keep=keep)
             started = time.perf_counter()
             summary = build_index_ray(config, actors=count, shard_size=10_000)
             wall = time.perf_counter() - started

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     train_parser.add_argument(
         "--backbone", choices=BACKBONES, default=None,
         help="efficientnet-lite0 (pretrained, frozen: a head is trained) or small-cnn (trained "
-        "from scratch); default: efficientnet-lite0 for a folder, small-cnn for fashion-mnist",
+        "from scratch); default: efficientnet-lite0",
     )  # fmt: skip
     train_parser.add_argument(
         "--epochs", type=int, default=None,

@@ -16,10 +16,14 @@ from models.config import CONFIG_FILE, ONNX_FILE, WEIGHTS_FILE, EncoderConfig
 from models.encoder import Encoder
 
 CHECKPOINT_FORMAT = 1
-# The demo's model, trained on Fashion-MNIST.
+# A head on the pretrained backbone trained on a broad corpus of photos, icons, logos and
+# garments: what `indexer build` embeds with when no model is named.
+GENERAL_CHECKPOINT = Path(__file__).parent / "general"
+# The demo's model: the best measured on Fashion-MNIST (a head on the pretrained backbone).
 FASHION_MNIST_CHECKPOINT = Path(__file__).parent / "fashion-mnist"
-# What `indexer build` embeds with when no model is named.
-DEFAULT_CHECKPOINT = FASHION_MNIST_CHECKPOINT
+# The small CNN trained from scratch on Fashion-MNIST: fast to load and run (the tests use it).
+SMALL_CNN_CHECKPOINT = Path(__file__).parent / "fashion-mnist-small-cnn"
+DEFAULT_CHECKPOINT = GENERAL_CHECKPOINT
 
 
 def save_checkpoint(encoder: Encoder, out: Path, *, training: dict) -> dict:

@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # The pretrained backbone's results in docs/results.md: assembles the evaluation sets (real
-# photographs, developer logos, desktop icon themes), trains the shipped general model on
-# them, trains per-gallery heads with each loss the same way, and measures every model beside
-# raw pixels, the frozen backbone and pHash on the held-out queries. Steps already done in
-# $DATA and $RUNS are kept.
+# photographs, developer logos, desktop icon themes), trains a head on each gallery with each
+# loss, and measures them and the shipped general model beside raw pixels, the frozen backbone
+# and pHash on the held-out queries. Steps already done in $DATA and $RUNS are kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WITH_DATA=1 EXTRAS=bench bash scripts/bootstrap.sh
@@ -15,11 +14,7 @@ for set in dev-logos icon-themes; do
   [ -f "$data/$set/items.json" ] || $python -m bench.galleries "$set" --out "$data/$set"
 done
 
-# The general model (models/general): every set's gallery minus what the evaluations query.
-[ -f "$data/corpus/corpus.json" ] || $python -m bench.corpus --photos "$data/photos" \
-  --icon-themes "$data/icon-themes" --dev-logos "$data/dev-logos" --out "$data/corpus"
-[ -f "$runs/general/config.json" ] ||
-  $python -m models train --data "$data/corpus" --out "$runs/general"
+# The shipped general model (models/general) is rebuilt by scripts/train-shipped.sh general.
 
 # Heads trained on each gallery, as a user would: the plain command, then SimCLR and MRL.
 for set in photos dev-logos icon-themes; do
@@ -28,7 +23,7 @@ for set in photos dev-logos icon-themes; do
       $python -m models train --data "$data/$set/gallery" --loss "$loss" --out "$runs/$set-$loss"
   done
   for split in val test; do
-    $python -m bench.quality --set "$data/$set" --split "$split" --model "$runs/general" \
+    $python -m bench.quality --set "$data/$set" --split "$split" --model models/general \
       --model "$runs/$set-tricl-nested" --model "$runs/$set-simclr" --model "$runs/$set-mrl" \
       --json "docs/quality-$set-$split.json"
   done

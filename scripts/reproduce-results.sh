@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Trains every model behind docs/results.md with one shared recipe, then measures them all.
 # About 110 minutes on a 2-core CPU (seven 8-epoch runs of ~15 minutes); runs already in $RUNS
-# are kept. The first run, tricl-nested-seed0, is the shipped default (models/default).
+# are kept. The first run, tricl-nested-seed0, is the shipped small CNN (models/fashion-mnist-small-cnn).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WITH_DATA=1 EXTRAS=bench bash scripts/bootstrap.sh

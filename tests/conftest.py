@@ -7,7 +7,7 @@ import pytest
 
 from bench.http import running_service
 from indexer.build import BuildConfig, build_index
-from models.checkpoint import FASHION_MNIST_CHECKPOINT
+from models.checkpoint import SMALL_CNN_CHECKPOINT
 from tests.helpers.images import write_gallery
 
 
@@ -22,7 +22,7 @@ def gallery(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def index_dir(gallery: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("built") / "index"
     build_index(
-        BuildConfig(gallery=gallery, model=FASHION_MNIST_CHECKPOINT, out=out, keep=32, workers=0)
+        BuildConfig(gallery=gallery, model=SMALL_CNN_CHECKPOINT, out=out, keep=32, workers=0)
     )
     return out
 

@@ -10,7 +10,7 @@ from indexer.build import BuildConfig, build_index
 from indexer.demo import write_demo_gallery
 from indexer.index_dir import load_index, load_index_model
 from indexer.manifest import SkippedFile, StructureInfo, read_manifest
-from models.checkpoint import FASHION_MNIST_CHECKPOINT, load_checkpoint
+from models.checkpoint import SMALL_CNN_CHECKPOINT, load_checkpoint
 from tests.helpers.images import BROKEN, garment, write_gallery, write_idx
 
 
@@ -23,7 +23,7 @@ def test_build_indexes_every_readable_format_and_records_the_broken(gallery, ind
     assert index.vectors.shape[1] == manifest.keep == 32
     assert {item.path for item in manifest.skipped} == BROKEN
     assert all(item.reason and "/" not in item.reason for item in manifest.skipped)
-    _, model_config = load_checkpoint(FASHION_MNIST_CHECKPOINT)
+    _, model_config = load_checkpoint(SMALL_CNN_CHECKPOINT)
     order = model_config["importance_order"]
     assert list(manifest.importance) == [model_config["importance"][j] for j in order[:32]]
     assert list(manifest.importance) == sorted(manifest.importance, reverse=True)
@@ -36,7 +36,7 @@ def test_vectors_are_the_encoder_embeddings_truncated_to_keep(gallery, index_dir
     from models.inference import embed_pixels
     from models.preprocess import to_pixels
 
-    encoder, _ = load_checkpoint(FASHION_MNIST_CHECKPOINT)
+    encoder, _ = load_checkpoint(SMALL_CNN_CHECKPOINT)
     index = load_index(index_dir)
     row = index.ids.index("odd/cmyk.jpg")
     pixels = to_pixels(open_image(gallery / "odd/cmyk.jpg"), encoder.config)
@@ -46,7 +46,19 @@ def test_vectors_are_the_encoder_embeddings_truncated_to_keep(gallery, index_dir
 
 def test_cli_build_prints_a_summary_and_replaces_an_existing_index(gallery, tmp_path, capsys):
     out = tmp_path / "index"
-    args = ["build", "--gallery", str(gallery), "--out", str(out), "--keep", "16", "--workers", "0"]
+    args = [
+        "build",
+        "--model",
+        str(SMALL_CNN_CHECKPOINT),
+        "--gallery",
+        str(gallery),
+        "--out",
+        str(out),
+        "--keep",
+        "16",
+        "--workers",
+        "0",
+    ]
     assert main(args) == 0
     first = read_manifest(out)
     assert "indexed 23 images, skipped 2" in capsys.readouterr().out
@@ -67,7 +79,18 @@ def test_cli_build_prints_a_summary_and_replaces_an_existing_index(gallery, tmp_
     ],
 )
 def test_bad_arguments_exit_non_zero_with_one_line(gallery, tmp_path, capsys, arguments, message):
-    code = main(["build", "--gallery", str(gallery), "--out", str(tmp_path / "i"), *arguments])
+    code = main(
+        [
+            "build",
+            "--model",
+            str(SMALL_CNN_CHECKPOINT),
+            "--gallery",
+            str(gallery),
+            "--out",
+            str(tmp_path / "i"),
+            *arguments,
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert message in err and len(err.splitlines()) == 1
@@ -77,9 +100,35 @@ def test_bad_arguments_exit_non_zero_with_one_line(gallery, tmp_path, capsys, ar
 def test_empty_or_missing_gallery_is_refused(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "readme.txt").write_text("no images here")
-    assert main(["build", "--gallery", str(tmp_path / "empty"), "--out", str(tmp_path / "i")]) == 2
+    assert (
+        main(
+            [
+                "build",
+                "--model",
+                str(SMALL_CNN_CHECKPOINT),
+                "--gallery",
+                str(tmp_path / "empty"),
+                "--out",
+                str(tmp_path / "i"),
+            ]
+        )
+        == 2
+    )
     assert "no image files found" in capsys.readouterr().err
-    assert main(["build", "--gallery", str(tmp_path / "nope"), "--out", str(tmp_path / "i")]) == 2
+    assert (
+        main(
+            [
+                "build",
+                "--model",
+                str(SMALL_CNN_CHECKPOINT),
+                "--gallery",
+                str(tmp_path / "nope"),
+                "--out",
+                str(tmp_path / "i"),
+            ]
+        )
+        == 2
+    )
     assert "is not a directory" in capsys.readouterr().err
 
 
@@ -92,7 +141,22 @@ def test_a_gallery_of_only_broken_files_fails_and_keeps_the_old_index(
     broken.mkdir()
     for name in BROKEN:
         shutil.copy(gallery / name, broken / Path(name).name)
-    assert main(["build", "--gallery", str(broken), "--out", str(out), "--workers", "0"]) == 2
+    assert (
+        main(
+            [
+                "build",
+                "--model",
+                str(SMALL_CNN_CHECKPOINT),
+                "--gallery",
+                str(broken),
+                "--out",
+                str(out),
+                "--workers",
+                "0",
+            ]
+        )
+        == 2
+    )
     assert "none of the 2 image files" in capsys.readouterr().err
     assert load_index(out).ids == load_index(index_dir).ids
 
@@ -101,7 +165,20 @@ def test_refuses_to_overwrite_a_folder_that_is_not_an_index(gallery, tmp_path, c
     precious = tmp_path / "precious"
     precious.mkdir()
     (precious / "thesis.txt").write_text("do not delete")
-    assert main(["build", "--gallery", str(gallery), "--out", str(precious)]) == 2
+    assert (
+        main(
+            [
+                "build",
+                "--model",
+                str(SMALL_CNN_CHECKPOINT),
+                "--gallery",
+                str(gallery),
+                "--out",
+                str(precious),
+            ]
+        )
+        == 2
+    )
     assert "is not an index directory" in capsys.readouterr().err
     assert (precious / "thesis.txt").read_text() == "do not delete"
 
@@ -152,7 +229,7 @@ def test_a_file_name_with_a_line_break_is_skipped_not_corrupting_ids(tmp_path):
     Image.fromarray(garment(1)).save(gallery / "fine.png")
     Image.fromarray(garment(2)).save(gallery / "two\nlines.png")
     build_index(
-        BuildConfig(gallery=gallery, model=FASHION_MNIST_CHECKPOINT, out=tmp_path / "i", workers=0)
+        BuildConfig(gallery=gallery, model=SMALL_CNN_CHECKPOINT, out=tmp_path / "i", workers=0)
     )
     index = load_index(tmp_path / "i")
     assert index.ids == ["fine.png"]
@@ -163,7 +240,17 @@ def test_a_file_name_with_a_line_break_is_skipped_not_corrupting_ids(tmp_path):
 
 def test_cli_builds_an_approximate_index_that_records_its_recall(gallery, tmp_path, capsys):
     out = tmp_path / "index"
-    args = ["build", "--gallery", str(gallery), "--out", str(out), "--workers", "0"]
+    args = [
+        "build",
+        "--model",
+        str(SMALL_CNN_CHECKPOINT),
+        "--gallery",
+        str(gallery),
+        "--out",
+        str(out),
+        "--workers",
+        "0",
+    ]
     assert main([*args, "--index-type", "hnsw", "--index-features", "8"]) == 0
     assert "hnsw at 8 features, recall@10" in capsys.readouterr().out
     index = load_index(out)
@@ -175,7 +262,17 @@ def test_cli_builds_an_approximate_index_that_records_its_recall(gallery, tmp_pa
 
 def test_auto_on_a_small_gallery_is_exact(gallery, tmp_path):
     out = tmp_path / "index"
-    args = ["build", "--gallery", str(gallery), "--out", str(out), "--workers", "0"]
+    args = [
+        "build",
+        "--model",
+        str(SMALL_CNN_CHECKPOINT),
+        "--gallery",
+        str(gallery),
+        "--out",
+        str(out),
+        "--workers",
+        "0",
+    ]
     assert main([*args, "--index-type", "auto"]) == 0
     assert load_index(out).structure_info == StructureInfo(
         type="flat", features=64, exact=True, params={}, recall_at_10=1.0
@@ -212,7 +309,7 @@ def test_symlink_loops_and_names_that_are_not_utf8_are_skipped_with_reasons(tmp_
         stream.write((gallery / "ok.png").read_bytes())
     out = tmp_path / "index"
     build_index(
-        BuildConfig(gallery=gallery, model=FASHION_MNIST_CHECKPOINT, out=out, keep=8, workers=0)
+        BuildConfig(gallery=gallery, model=SMALL_CNN_CHECKPOINT, out=out, keep=8, workers=0)
     )
     index = load_index(out)
     assert index.ids == ["ok.png"]

@@ -13,6 +13,7 @@ from PIL import Image
 
 from indexer.__main__ import main
 from indexer.index_dir import load_index
+from models.checkpoint import SMALL_CNN_CHECKPOINT
 from tests.helpers.disk import small_disk
 from tests.helpers.images import garment
 
@@ -28,7 +29,22 @@ def built(tmp_path):
     gallery, out = tmp_path / "gallery", tmp_path / "index"
     for i in range(12):
         write(gallery, f"a/item-{i:02d}.png", i)
-    assert main(["build", "--gallery", str(gallery), "--out", str(out), "--workers", "0"]) == 0
+    assert (
+        main(
+            [
+                "build",
+                "--model",
+                str(SMALL_CNN_CHECKPOINT),
+                "--gallery",
+                str(gallery),
+                "--out",
+                str(out),
+                "--workers",
+                "0",
+            ]
+        )
+        == 0
+    )
     return gallery, out
 
 
@@ -87,7 +103,22 @@ def test_killing_a_build_at_any_moment_leaves_a_loadable_index(built, tmp_path, 
     after_ids = set(load_index(out).ids)
     assert after_ids != before
     # Back to the old gallery's index, then kill runs towards the new one at spread-out moments.
-    assert main(["build", "--gallery", str(gallery), "--out", str(out), "--workers", "0"]) == 0
+    assert (
+        main(
+            [
+                "build",
+                "--model",
+                str(SMALL_CNN_CHECKPOINT),
+                "--gallery",
+                str(gallery),
+                "--out",
+                str(out),
+                "--workers",
+                "0",
+            ]
+        )
+        == 0
+    )
     outcomes = []
     for fraction in (0.2, 0.4, 0.6, 0.75, 0.85, 0.9, 0.95, 1.0):
         process = subprocess.Popen(arguments, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -99,11 +130,39 @@ def test_killing_a_build_at_any_moment_leaves_a_loadable_index(built, tmp_path, 
         outcomes.append("new" if ids == after_ids else "old")
         if ids == after_ids:
             assert (
-                main(["build", "--gallery", str(gallery), "--out", str(out), "--workers", "0"]) == 0
+                main(
+                    [
+                        "build",
+                        "--model",
+                        str(SMALL_CNN_CHECKPOINT),
+                        "--gallery",
+                        str(gallery),
+                        "--out",
+                        str(out),
+                        "--workers",
+                        "0",
+                    ]
+                )
+                == 0
             )
     print(f"{command}: killed at 8 moments, index afterwards: {outcomes}")
     # The next build clears what killed runs left behind.
-    assert main(["build", "--gallery", str(gallery), "--out", str(out), "--workers", "0"]) == 0
+    assert (
+        main(
+            [
+                "build",
+                "--model",
+                str(SMALL_CNN_CHECKPOINT),
+                "--gallery",
+                str(gallery),
+                "--out",
+                str(out),
+                "--workers",
+                "0",
+            ]
+        )
+        == 0
+    )
     assert not list(out.parent.glob(".index.building-*"))
 
 
@@ -111,7 +170,17 @@ def test_killing_a_build_at_any_moment_leaves_a_loadable_index(built, tmp_path, 
 def test_a_full_disk_fails_in_one_line_and_keeps_the_old_index(gallery, tmp_path):
     with small_disk(tmp_path / "small-disk", "size=8m") as disk:
         out = disk / "index"
-        arguments = ["build", "--gallery", str(gallery), "--out", str(out), "--workers", "0"]
+        arguments = [
+            "build",
+            "--model",
+            str(SMALL_CNN_CHECKPOINT),
+            "--gallery",
+            str(gallery),
+            "--out",
+            str(out),
+            "--workers",
+            "0",
+        ]
         assert main([*arguments, "--keep", "8"]) == 0
         before = load_index(out)
         free = shutil.disk_usage(disk).free
@@ -134,8 +203,8 @@ def test_a_full_disk_fails_in_one_line_and_keeps_the_old_index(gallery, tmp_path
 def test_a_read_only_disk_fails_in_one_line(gallery, tmp_path):
     with small_disk(tmp_path / "read-only", "size=1m,ro") as disk:
         result = subprocess.run(
-            [sys.executable, "-m", "indexer", "build", "--gallery", str(gallery),
-             "--out", str(disk / "index"), "--workers", "0"],
+            [sys.executable, "-m", "indexer", "build", "--model", str(SMALL_CNN_CHECKPOINT),
+             "--gallery", str(gallery), "--out", str(disk / "index"), "--workers", "0"],
             capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert result.returncode == 2

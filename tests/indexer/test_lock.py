@@ -8,6 +8,7 @@ import pytest
 
 from indexer.index_dir import load_index
 from indexer.lock import lock_path
+from models.checkpoint import SMALL_CNN_CHECKPOINT
 
 pytestmark = pytest.mark.slow  # real processes
 
@@ -35,7 +36,16 @@ def holder(tmp_path):
 
 
 def build(gallery, out, *extra, wait=True):
-    command = [sys.executable, "-m", "indexer", "build", "--gallery", str(gallery)]
+    command = [
+        sys.executable,
+        "-m",
+        "indexer",
+        "build",
+        "--model",
+        str(SMALL_CNN_CHECKPOINT),
+        "--gallery",
+        str(gallery),
+    ]
     command += ["--out", str(out), "--keep", "8", "--workers", "0", *extra]
     if wait:
         return subprocess.run(command, capture_output=True, text=True, timeout=300)

@@ -7,7 +7,7 @@ import pytest
 from indexer.build import BuildConfig, build_index
 from indexer.index_dir import load_index
 from indexer.shards import load_shards, merge_shards
-from models.checkpoint import FASHION_MNIST_CHECKPOINT
+from models.checkpoint import SMALL_CNN_CHECKPOINT
 
 pytestmark = pytest.mark.slow  # a local Ray cluster
 
@@ -17,9 +17,7 @@ def both_builds(gallery, tmp_path_factory, local_ray):
     from indexer.ray_engine import build_index_ray
 
     root = tmp_path_factory.mktemp("ray")
-    config = BuildConfig(
-        gallery=gallery, model=FASHION_MNIST_CHECKPOINT, out=root / "local", keep=32
-    )
+    config = BuildConfig(gallery=gallery, model=SMALL_CNN_CHECKPOINT, out=root / "local", keep=32)
     build_index(BuildConfig(**{**config.__dict__, "workers": 0}))
     ray_config = BuildConfig(**{**config.__dict__, "out": root / "ray", "batch_size": 4})
     summary = build_index_ray(ray_config, shard_size=7, keep_shards=True)
@@ -55,7 +53,17 @@ def test_the_command_line_can_leave_the_shards_unmerged(both_builds, gallery, tm
 
     local = both_builds[0]
     out = tmp_path / "index"
-    arguments = ["build", "--gallery", str(gallery), "--out", str(out), "--keep", "32"]
+    arguments = [
+        "build",
+        "--model",
+        str(SMALL_CNN_CHECKPOINT),
+        "--gallery",
+        str(gallery),
+        "--out",
+        str(out),
+        "--keep",
+        "32",
+    ]
     arguments += ["--engine", "ray", "--shard-size", "10", "--no-merge", "--batch-size", "8"]
     assert main(arguments) == 0
     printed = capsys.readouterr().out
@@ -65,7 +73,15 @@ def test_the_command_line_can_leave_the_shards_unmerged(both_builds, gallery, tm
     assert ids == local.ids
     np.testing.assert_allclose(vectors, local.vectors, rtol=0, atol=1e-5)
 
-    local_build = ["build", "--gallery", str(gallery), "--out", str(tmp_path / "local")]
+    local_build = [
+        "build",
+        "--model",
+        str(SMALL_CNN_CHECKPOINT),
+        "--gallery",
+        str(gallery),
+        "--out",
+        str(tmp_path / "local"),
+    ]
     assert main([*local_build, "--no-merge", "--actors", "2"]) == 2
     assert "only --engine ray takes --actors, --no-merge" in capsys.readouterr().err
     assert not (tmp_path / "local").exists()

@@ -1,6 +1,6 @@
 import torch
 
-from models.checkpoint import FASHION_MNIST_CHECKPOINT, load_checkpoint
+from models.checkpoint import SMALL_CNN_CHECKPOINT, load_checkpoint
 from models.config import EncoderConfig
 from models.encoder import Encoder
 
@@ -15,7 +15,7 @@ def test_importance_order_follows_the_logits_where_softplus_rounds_them_equal():
 
 
 def test_embed_returns_columns_in_the_stored_importance_order():
-    encoder, config = load_checkpoint(FASHION_MNIST_CHECKPOINT)
+    encoder, config = load_checkpoint(SMALL_CNN_CHECKPOINT)
     images = torch.rand(3, 1, 28, 28)
     with torch.inference_mode():
         raw = encoder(images)

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from models.checkpoint import FASHION_MNIST_CHECKPOINT, load_checkpoint
+from models.checkpoint import SMALL_CNN_CHECKPOINT, load_checkpoint
 from models.config import EncoderConfig, read_config
 from models.encoder import normalize
 from models.inference import embed_pixels, for_inference
@@ -50,8 +50,8 @@ def test_non_square_images_are_padded_not_cropped():
 def test_a_copy_scaled_up_embeds_next_to_its_original():
     """A gallery image sent back at twice its size (a photo, a re-export) must come out of
     preprocessing close to the original; bilinear resizing blurred it enough to lose it."""
-    encoder = for_inference(load_checkpoint(FASHION_MNIST_CHECKPOINT)[0])
-    shipped = EncoderConfig.from_dict(read_config(FASHION_MNIST_CHECKPOINT)["encoder"])
+    encoder = for_inference(load_checkpoint(SMALL_CNN_CHECKPOINT)[0])
+    shipped = EncoderConfig.from_dict(read_config(SMALL_CNN_CHECKPOINT)["encoder"])
     assert shipped.resample == "lanczos"
     originals = [Image.fromarray(garment(seed)) for seed in range(6)]
     scaled = [image.resize((56, 56), Image.Resampling.BICUBIC) for image in originals]

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 import models.train
 from models.__main__ import main
 from models.augment import augment
-from models.checkpoint import CONFIG_FILE, FASHION_MNIST_CHECKPOINT, WEIGHTS_FILE, load_checkpoint
+from models.checkpoint import CONFIG_FILE, SMALL_CNN_CHECKPOINT, WEIGHTS_FILE, load_checkpoint
 from models.config import PRETRAINED_BACKBONES, EncoderConfig
 from models.losses import LOSS_VERSIONS
 from models.train import TrainConfig, train
@@ -73,7 +73,7 @@ def test_bad_data_folder_is_one_clear_error(tmp_path, capsys):
 
 
 def test_shipped_default_checkpoint_loads_without_pickle():
-    encoder, config = load_checkpoint(FASHION_MNIST_CHECKPOINT)
+    encoder, config = load_checkpoint(SMALL_CNN_CHECKPOINT)
     assert config["training"]["loss"] == "tricl-nested"
     # Trained with the first definition of tricl-nested, which has changed since.
     assert config["training"]["loss_version"] == 1 < LOSS_VERSIONS["tricl-nested"]

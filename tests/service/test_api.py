@@ -7,7 +7,7 @@ from PIL import Image
 
 from indexer.build import BuildConfig, build_index
 from indexer.index_dir import load_index
-from models.checkpoint import FASHION_MNIST_CHECKPOINT, load_checkpoint
+from models.checkpoint import SMALL_CNN_CHECKPOINT, load_checkpoint
 from models.imagefiles import open_image
 from models.inference import embed_pixels
 from models.preprocess import to_pixels
@@ -195,7 +195,7 @@ def test_a_symlink_out_of_the_gallery_is_not_served(tmp_path):
     (gallery / "a/inside.png").write_bytes(png_bytes(garment(2)))
     (gallery / "a/link.png").symlink_to(outside)
     out = tmp_path / "index"
-    build_index(BuildConfig(gallery=gallery, model=FASHION_MNIST_CHECKPOINT, out=out, workers=0))
+    build_index(BuildConfig(gallery=gallery, model=SMALL_CNN_CHECKPOINT, out=out, workers=0))
     assert "a/link.png" in load_index(out).ids  # indexed, as any file in the folder
     with TestClient(create_app(Settings(index=out))) as test_client:
         assert test_client.get("/items/a/inside.png").status_code == 200

@@ -18,7 +18,7 @@ from bench.http import running_cluster, wait_healthy
 from indexer.build import BuildConfig, build_index
 from indexer.index_dir import load_index
 from indexer.shards import load_shards, split_index
-from models.checkpoint import FASHION_MNIST_CHECKPOINT
+from models.checkpoint import SMALL_CNN_CHECKPOINT
 
 pytestmark = pytest.mark.slow  # a two-node Ray cluster and nine Serve replicas
 
@@ -241,7 +241,7 @@ def test_a_new_generation_rolls_out_without_failed_or_mixed_answers(
     for item in ("plain/item-00.png", "plain/item-01.png", "odd/bitmap.bmp"):
         (smaller / item).unlink()
     rebuilt = tmp_path / "index"
-    build_index(BuildConfig(gallery=smaller, model=FASHION_MNIST_CHECKPOINT, out=rebuilt, keep=32))
+    build_index(BuildConfig(gallery=smaller, model=SMALL_CNN_CHECKPOINT, out=rebuilt, keep=32))
     new_shards = tmp_path / "shards"
     split_index(load_index(rebuilt), new_shards, 2)
     old_version = httpx.get(f"{cluster}/info", timeout=30).json()["index_version"]

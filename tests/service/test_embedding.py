@@ -3,7 +3,7 @@ import threading
 import numpy as np
 from PIL import Image
 
-from models.checkpoint import FASHION_MNIST_CHECKPOINT
+from models.checkpoint import SMALL_CNN_CHECKPOINT
 from models.config import ONNX_FILE, EncoderConfig, read_config
 from models.onnx_encoder import OnnxEncoder
 from service.embedding import QueryEmbedder
@@ -11,8 +11,8 @@ from tests.helpers.images import garment
 
 
 def default_encoder() -> OnnxEncoder:
-    config = EncoderConfig.from_dict(read_config(FASHION_MNIST_CHECKPOINT)["encoder"])
-    return OnnxEncoder(FASHION_MNIST_CHECKPOINT / ONNX_FILE, config)
+    config = EncoderConfig.from_dict(read_config(SMALL_CNN_CHECKPOINT)["encoder"])
+    return OnnxEncoder(SMALL_CNN_CHECKPOINT / ONNX_FILE, config)
 
 
 def test_concurrent_queries_share_forward_passes_and_get_their_own_vectors():

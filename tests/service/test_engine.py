@@ -7,7 +7,7 @@ from indexer.build import model_record
 from indexer.index_dir import load_index, write_index
 from indexer.manifest import Manifest
 from indexer.retrieval import build_structure, recall_at_10
-from models.checkpoint import FASHION_MNIST_CHECKPOINT
+from models.checkpoint import SMALL_CNN_CHECKPOINT
 from models.config import read_config
 from models.vectors import unit_rows
 from service.engine import SearchEngine, ladder_budgets
@@ -25,7 +25,7 @@ def write_vectors(out, xb, structure=None):
     """An index directory holding `xb` as its vectors, optionally with an approximate structure
     (each item's content hash is that of its row's bytes: there are no image files)."""
     count, keep = xb.shape
-    model = FASHION_MNIST_CHECKPOINT
+    model = SMALL_CNN_CHECKPOINT
     record = model_record(model, read_config(model))
     write_index(
         out,

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.http import WRK_SCRIPT, resident_mib, running_service
 from indexer.build import BuildConfig, build_index
-from models.checkpoint import FASHION_MNIST_CHECKPOINT
+from models.checkpoint import SMALL_CNN_CHECKPOINT
 from tests.helpers.images import garment, png_bytes
 
 pytestmark = pytest.mark.slow  # a minute of 32-way load, a reload under load
@@ -85,7 +85,7 @@ def test_a_reload_under_load_fails_no_request_and_mixes_no_versions(tmp_path, wo
     old_gallery, new_gallery, index = tmp_path / "old", tmp_path / "new", tmp_path / "index"
     write_folder(old_gallery, "old", range(0, 20))
     write_folder(new_gallery, "new", range(100, 130))
-    config = BuildConfig(gallery=old_gallery, model=FASHION_MNIST_CHECKPOINT, out=index, workers=0)
+    config = BuildConfig(gallery=old_gallery, model=SMALL_CNN_CHECKPOINT, out=index, workers=0)
     build_index(config)
     query = png_bytes(garment(5))
     seen: list[tuple[float, str, list[str]]] = []  # (sent at, index version, ids)
@@ -116,7 +116,7 @@ def test_a_reload_under_load_fails_no_request_and_mixes_no_versions(tmp_path, wo
         for thread in clients:
             thread.start()
         build_index(
-            BuildConfig(gallery=new_gallery, model=FASHION_MNIST_CHECKPOINT, out=index, workers=0)
+            BuildConfig(gallery=new_gallery, model=SMALL_CNN_CHECKPOINT, out=index, workers=0)
         )
         reload = httpx.post(f"{url}/admin/reload", headers={"X-Admin-Key": "admin"}, timeout=60)
         settled, after = time.monotonic(), len(seen)

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from indexer.build import BuildConfig, build_index
-from models.checkpoint import FASHION_MNIST_CHECKPOINT
+from models.checkpoint import SMALL_CNN_CHECKPOINT
 from service.api_models import MAXIMUM_LIMIT, SearchParams
 from service.app import create_app
 from service.settings import Settings
@@ -61,7 +61,7 @@ def narrower_index(gallery, tmp_path_factory):
     """The test gallery indexed with keep 16 (the shared index keeps 32)."""
     out = tmp_path_factory.mktemp("narrower") / "index"
     build_index(
-        BuildConfig(gallery=gallery, model=FASHION_MNIST_CHECKPOINT, out=out, keep=16, workers=0)
+        BuildConfig(gallery=gallery, model=SMALL_CNN_CHECKPOINT, out=out, keep=16, workers=0)
     )
     return out
 
