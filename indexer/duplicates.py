@@ -171,7 +171,7 @@ def pairs_within(
         other = found != rows
         pairs.append(_pair_keys(rows[other], found[other], len(unit)))
     keys = np.sort(np.concatenate(pairs)) if pairs else np.zeros(0, np.int64)
-    # Sorted, then each key once (np.unique took 6 s here for 8.6M keys, the sort 0.2 s).
+    # Sorted, then each key once: far cheaper than np.unique on millions of keys.
     keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))] if len(keys) else keys
     return np.stack(np.divmod(keys, len(unit)), axis=1)
 

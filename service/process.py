@@ -13,8 +13,7 @@ def tune_malloc() -> None:
 
     Two arenas instead of one per request thread, and a fixed mmap threshold so the large,
     short-lived activation buffers of batched forward passes go back to the system instead of
-    fragmenting the heap. Measured at 32 clients: without either, 363 -> 494 MiB over 35 s; with
-    both, 306 -> 324 MiB over the 60 s after warm-up, growing less each 15 s.
+    fragmenting the heap (the soak in docs/performance.md measures the difference).
     """
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None)
