@@ -236,11 +236,13 @@ def search_options() -> argparse.ArgumentParser:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m service.client", description=__doc__)
     parser.add_argument(
-        "--url", default=os.environ.get("TRICL_URL", DEFAULT_URL), help="the service's address"
-    )
+        "--url", default=os.environ.get("TRICL_URL", DEFAULT_URL),
+        help=f"the service's address (default: TRICL_URL, else {DEFAULT_URL})",
+    )  # fmt: skip
     parser.add_argument(
-        "--api-key", default=os.environ.get("TRICL_API_KEY"), help="sent as X-API-Key"
-    )
+        "--api-key", default=os.environ.get("TRICL_API_KEY"),
+        help="sent as X-API-Key (default: TRICL_API_KEY)",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the answer as JSON")
     commands = parser.add_subparsers(dest="command", required=True)
     options = search_options()
