@@ -10,8 +10,9 @@ the order is exact within the shortlist.
 FAISS's 8-bit scalar quantizer would be closer to the float scores, but its scan decodes every
 code to float and was no faster than the float scan itself (docs/performance.md); the 4-bit scan
 is several times faster, and a longer shortlist buys back what its coarser codes lose. How long
-is measured on the gallery itself: the shortlist is the smallest that holds the exact top 10 of every calibration query (gallery rows, each left out of its own answer), with a
-quarter on top. The answers are therefore not guaranteed exact, and the engine says so.
+is measured on the gallery itself: the shortlist is the smallest that holds the exact top 10 of
+every calibration query (gallery rows, each left out of its own answer), with a quarter on top.
+The answers are therefore not guaranteed exact, and the engine says so.
 """
 
 import math
