@@ -8,6 +8,7 @@ import faiss
 import numpy as np
 
 from bench.timing import time_each, time_side_by_side
+from evaluation.metrics import precision_at_10
 from indexer.index_dir import LoadedIndex
 from indexer.manifest import Manifest, ModelRecord, StructureInfo
 from indexer.retrieval import (
@@ -249,8 +250,11 @@ def bench_rerank(
 
 
 def _precision_at_10(found: np.ndarray, asked: np.ndarray, labels: np.ndarray) -> float:
-    hits = []
-    for row, neighbours in zip(asked, found, strict=True):
-        others = [n for n in neighbours if n != row and n >= 0][:10]
-        hits.append(np.mean(labels[others] == labels[row]))
-    return float(np.mean(hits))
+    """P@10 of gallery rows searched for themselves: each row's own hit left out."""
+    others = np.array(
+        [
+            [n for n in neighbours if n != row and n >= 0][:10]
+            for row, neighbours in zip(asked, found, strict=True)
+        ]
+    )
+    return precision_at_10(labels[others], labels[asked])

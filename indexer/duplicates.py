@@ -21,7 +21,7 @@ import numpy as np
 from indexer.retrieval import list_count, omp_threads
 from models.vectors import unit_rows
 
-DEFAULT_THRESHOLD = 0.96  # cosine at the verify budget, chosen by python -m bench.duplicates
+DEFAULT_THRESHOLD = 0.96  # cosine at the verify budget, chosen by python -m evaluation.duplicates
 DEFAULT_FEATURES = 16  # half the time of 8 at 60k, and no pair fewer (docs/duplicates.md)
 CALIBRATION_ROWS = 1000
 CALIBRATION_MARGIN = 0.01

@@ -9,9 +9,9 @@ WITH_DATA=1 EXTRAS=bench bash scripts/bootstrap.sh
 data=${DATA:-data}
 runs=${RUNS:-runs}
 python=.venv/bin/python
-[ -f "$data/photos/items.json" ] || $python -m bench.photos assemble --out "$data/photos"
+[ -f "$data/photos/items.json" ] || $python -m evaluation.photos assemble --out "$data/photos"
 for set in dev-logos icon-themes; do
-  [ -f "$data/$set/items.json" ] || $python -m bench.galleries "$set" --out "$data/$set"
+  [ -f "$data/$set/items.json" ] || $python -m evaluation.galleries "$set" --out "$data/$set"
 done
 
 # The shipped general model (models/general) is rebuilt by scripts/train-shipped.sh general.
@@ -23,7 +23,7 @@ for set in photos dev-logos icon-themes; do
       $python -m models train --data "$data/$set/gallery" --loss "$loss" --out "$runs/$set-$loss"
   done
   for split in val test; do
-    $python -m bench.quality --set "$data/$set" --split "$split" --model models/general \
+    $python -m evaluation.quality --set "$data/$set" --split "$split" --model models/general \
       --model "$runs/$set-tricl-nested" --model "$runs/$set-simclr" --model "$runs/$set-mrl" \
       --json "docs/quality-$set-$split.json"
   done

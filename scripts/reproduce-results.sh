@@ -18,4 +18,4 @@ train mrl 0
 train tricl-nested 1
 train tricl 1
 train simclr 1
-.venv/bin/python -m bench.compare --runs "$runs" --split test --out docs
+.venv/bin/python -m evaluation.compare --runs "$runs" --split test --out docs

@@ -12,12 +12,12 @@ python=.venv/bin/python
 case "$name" in
   general)
     WITH_DATA=1 EXTRAS=bench bash scripts/bootstrap.sh
-    [ -f "$data/photos/items.json" ] || $python -m bench.photos assemble --out "$data/photos"
+    [ -f "$data/photos/items.json" ] || $python -m evaluation.photos assemble --out "$data/photos"
     for set in dev-logos icon-themes; do
-      [ -f "$data/$set/items.json" ] || $python -m bench.galleries "$set" --out "$data/$set"
+      [ -f "$data/$set/items.json" ] || $python -m evaluation.galleries "$set" --out "$data/$set"
     done
     # Every set's gallery minus what the evaluations query, so they measure unseen images.
-    [ -f "$data/corpus/corpus.json" ] || $python -m bench.corpus --photos "$data/photos" \
+    [ -f "$data/corpus/corpus.json" ] || $python -m evaluation.corpus --photos "$data/photos" \
       --icon-themes "$data/icon-themes" --dev-logos "$data/dev-logos" --out "$data/corpus"
     source="$data/corpus"
     ;;

@@ -17,7 +17,7 @@ from indexer.lock import writer_lock
 from indexer.retrieval import INDEX_TYPES
 from models.losses import LOSSES
 from models.train import TrainConfig
-from tests.helpers.commands import BENCHMARKS, COMMANDS, ROOT
+from tests.helpers.commands import COMMANDS, MEASUREMENTS, ROOT
 
 HEAVY = ("torch", "ray", "faiss", "onnxruntime", "scipy", "matplotlib", "service.app")
 
@@ -51,7 +51,7 @@ def run_command(command: str, *arguments: str) -> tuple[dict, subprocess.Complet
 
 
 def test_every_benchmark_with_a_main_is_covered():
-    assert {"bench.evaluate", "bench.compare", "bench.scaling"} <= set(BENCHMARKS)
+    assert {"evaluation.evaluate", "evaluation.compare", "bench.scaling"} <= set(MEASUREMENTS)
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -1,12 +1,13 @@
-"""The project's command lines: every `python -m` module of models, indexer, service and bench
-that has a main()."""
+"""The project's command lines: every `python -m` module of models, indexer, service, evaluation
+and bench that has a main()."""
 
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-BENCHMARKS = sorted(
-    f"bench.{path.stem}"
-    for path in (ROOT / "bench").glob("*.py")
+MEASUREMENTS = sorted(
+    f"{package}.{path.stem}"
+    for package in ("evaluation", "bench")
+    for path in (ROOT / package).glob("*.py")
     if path.stem != "__main__" and "\ndef main(" in path.read_text(encoding="utf-8")
 )
 COMMANDS = [
@@ -17,5 +18,5 @@ COMMANDS = [
     "service.control",
     "service.cluster",
     "bench",
-    *BENCHMARKS,
+    *MEASUREMENTS,
 ]

@@ -3,7 +3,7 @@ import json
 import numpy as np
 from PIL import Image
 
-from bench.corpus import write_corpus
+from evaluation.corpus import write_corpus
 from tests.helpers.images import garment, write_idx
 
 

@@ -1,4 +1,5 @@
-"""`python -m bench.compare`: docs/results.md, every method at every budget on the same queries.
+"""`python -m evaluation.compare`: docs/results.md, every method at every budget on the same
+queries.
 
 Reads trained checkpoints named `<loss>-seed<S>` from one folder, embeds the queries and the
 gallery once per model, and measures P@10 and mAP@100 at each budget for the product (nested
@@ -17,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.evaluate import SPLITS, load_split, retrieval_metrics
-from bench.results_page import PRODUCT_METHOD, render_markdown, write_plots
+from evaluation.evaluate import SPLITS, load_split
+from evaluation.metrics import identifiability, retrieval_metrics
+from evaluation.results_page import PRODUCT_METHOD, render_markdown, write_plots
 from models.config import read_config
 from models.datasets import model_pixels
 
@@ -44,12 +46,6 @@ def pca_basis(xb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     covariance = centred.T @ centred / len(xb)
     _, eigenvectors = np.linalg.eigh(covariance)  # ascending eigenvalues
     return mean.astype(np.float32), eigenvectors[:, ::-1].astype(np.float32)
-
-
-def identifiability(a: np.ndarray, b: np.ndarray, top: int) -> float:
-    """Mean |Pearson correlation| between same-rank columns of two runs' embeddings."""
-    correlations = [abs(np.corrcoef(a[:, r], b[:, r])[0, 1]) for r in range(top)]
-    return float(np.mean(correlations))
 
 
 def compare(
@@ -157,13 +153,13 @@ def _identifiability(models: dict[str, Embedded]) -> dict[str, dict[str, float]]
         if first is None or second is None:
             continue
         found[loss] = {
-            f"top{top}": round(identifiability(first.xq, second.xq, top), 4) for top in (8, 16)
+            f"top{top}": identifiability(first.xq, second.xq, top)["same_rank"] for top in (8, 16)
         }
     return found
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m evaluation.compare", description=__doc__)
     parser.add_argument("--runs", type=Path, required=True, help="folder of <loss>-seed<S>")
     parser.add_argument("--split", choices=SPLITS, default="test")
     parser.add_argument("--out", type=Path, default=Path("docs"))

@@ -1,54 +1,11 @@
 import numpy as np
 import pytest
 
-from bench.compare import compare, identifiability, pca_basis
-from bench.evaluate import retrieval_metrics
-from bench.results_page import render_markdown
+from evaluation.compare import compare, pca_basis
+from evaluation.results_page import render_markdown
 from models.config import EncoderConfig
 from models.train import TrainConfig, train
 from tests.helpers.images import garment, write_idx
-
-
-def reference_metrics(xq, yq, xb, yb, k):
-    """P@10 and AP@100 by sorting every cosine score, straight from the definitions."""
-    q = xq[:, :k] / np.linalg.norm(xq[:, :k], axis=1, keepdims=True)
-    b = xb[:, :k] / np.linalg.norm(xb[:, :k], axis=1, keepdims=True)
-    ranking = np.argsort(-(q @ b.T), axis=1, kind="stable")[:, :100]
-    p10, aps = [], []
-    for row, label in zip(ranking, yq, strict=True):
-        relevant = yb[row] == label
-        p10.append(relevant[:10].mean())
-        hits = np.flatnonzero(relevant)
-        precisions = [(relevant[: r + 1]).mean() for r in hits]
-        aps.append(sum(precisions) / min((yb == label).sum(), 100))
-    return np.mean(p10), np.mean(aps)
-
-
-@pytest.mark.parametrize("k", [2, 3, 8])  # k = 1 is all ties: cosine is the sign
-def test_retrieval_metrics_match_their_definitions(k):
-    rng = np.random.default_rng(k)
-    yb, yq = rng.integers(0, 4, 400), rng.integers(0, 4, 30)
-    centres = rng.standard_normal((4, 8))
-    xb = (centres[yb] + rng.standard_normal((400, 8))).astype(np.float32)
-    xq = (centres[yq] + rng.standard_normal((30, 8))).astype(np.float32)
-    got = retrieval_metrics(xq, yq, xb, yb, k)
-    p10, map100 = reference_metrics(xq, yq, xb, yb, k)
-    assert got["p_at_10"] == pytest.approx(p10, abs=1e-6)
-    assert got["map_at_100"] == pytest.approx(map100, abs=1e-6)
-
-
-def test_separated_classes_score_one():
-    yb = np.repeat(np.arange(3), 120)
-    xb = np.eye(3, dtype=np.float32)[yb] + 0.01
-    got = retrieval_metrics(xb[::40], yb[::40], xb, yb, 3)
-    assert got == {"p_at_10": 1.0, "map_at_100": 1.0}
-
-
-def test_identifiability_ignores_sign_and_sees_independence():
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((2000, 8))
-    assert identifiability(a, -a, 8) == pytest.approx(1.0)
-    assert identifiability(a, rng.standard_normal((2000, 8)), 8) < 0.1
 
 
 def test_pca_basis_is_orthonormal_and_sorted_by_variance():

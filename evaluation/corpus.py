@@ -1,8 +1,9 @@
-"""`python -m bench.corpus`: the broad training folder of the shipped general model.
+"""`python -m evaluation.corpus`: the broad training folder of the shipped general model.
 
-    python -m bench.corpus --photos DIR --icon-themes DIR --dev-logos DIR --out CORPUS
+    python -m evaluation.corpus --photos DIR --icon-themes DIR --dev-logos DIR --out CORPUS
 
-Real photographs (`bench.photos`), desktop icon themes and developer logos (`bench.galleries`)
+Real photographs (`evaluation.photos`), desktop icon themes and developer logos
+(`evaluation.galleries`)
 and Fashion-MNIST garments, as one folder of images that `python -m models train --data
 CORPUS` reads. What the evaluations query stays out, so the general model is measured on
 images it has never seen: the photos whose attacked copies are test queries, and the query
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from bench.galleries import ITEMS_FILE
+from evaluation.galleries import ITEMS_FILE
 from models.datasets import FASHION_MNIST_CLASSES, load_fashion_mnist
 
 logger = logging.getLogger(__name__)
@@ -91,10 +92,10 @@ def _link(source: Path, target: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.corpus", description=__doc__)
-    parser.add_argument("--photos", type=Path, required=True, help="a set from bench.photos")
-    parser.add_argument("--icon-themes", type=Path, required=True, help="from bench.galleries")
-    parser.add_argument("--dev-logos", type=Path, required=True, help="from bench.galleries")
+    parser = argparse.ArgumentParser(prog="python -m evaluation.corpus", description=__doc__)
+    parser.add_argument("--photos", type=Path, required=True, help="a set from evaluation.photos")
+    parser.add_argument("--icon-themes", type=Path, required=True, help="from evaluation.galleries")
+    parser.add_argument("--dev-logos", type=Path, required=True, help="from evaluation.galleries")
     parser.add_argument("--fashion-mnist", type=int, default=FASHION_MNIST_IMAGES,
                         help="training garments to include")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True)

@@ -1,8 +1,9 @@
 """Real photographs from Debian packages: a gallery set with attacked queries, and planted copies.
 
-`python -m bench.photos assemble --out DIR` downloads the packages of `PHOTO_SOURCES` (wallpapers,
+`python -m evaluation.photos assemble --out DIR` downloads the packages of `PHOTO_SOURCES`
+(wallpapers,
 sample images, documentation and game data that ship photographs), keeps the files that look
-like photographs, merges copies of one picture, and writes a gallery set `bench.quality` reads:
+like photographs, merges copies of one picture, and writes a gallery set `evaluation.quality` reads:
 
     DIR/gallery/<package>/<stem>.jpg   every photo, longer side at most 512 px, JPEG quality 95
     DIR/queries/<id>.jpg               one attacked copy of each test photo
@@ -19,11 +20,11 @@ quality 20-40, a rotation by 5-20 degrees (either sign) cut to the largest uprig
 inside it, a colour change (saturation, hue and brightness), or a downscale to 25-50% and back
 up; it is stored with its longer side at most 1024 px, JPEG quality 90 unless the attack set it.
 
-`python -m bench.photos planted --set DIR --out DIR2 [--half val|test] [--copies-of N]` writes
+`python -m evaluation.photos planted --set DIR --out DIR2 [--half val|test] [--copies-of N]` writes
 a gallery for the duplicate finder from one half of the photos (the halves are disjoint, so a
 threshold is chosen on one and measured on the other): every photo of the half as it is in the
 set, and N of them again as five altered copies each, with origins.json mapping every file to
-its original's id. `python -m bench.photos sheet --set DIR --out DIR3` draws contact sheets of
+its original's id. `python -m evaluation.photos sheet --set DIR --out DIR3` draws contact sheets of
 a set's gallery, or of what was rejected, to check by eye what got in.
 """
 
@@ -49,7 +50,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 from tqdm import tqdm
 
-from bench.galleries import ITEMS_FILE
+from evaluation.galleries import ITEMS_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -302,7 +303,7 @@ MIN_GREY_COLOUR_SHARE = 0.0015
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.photos", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m evaluation.photos", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     assemble_cmd = commands.add_parser("assemble", help="download, screen, write a gallery set")
     assemble_cmd.add_argument("--out", type=Path, required=True)
@@ -866,7 +867,7 @@ def change_colour(
 def altered_photo_copies(image: Image.Image) -> dict[str, bytes]:
     """Five near-duplicates of a gallery photo, as a user's files: name -> JPEG bytes.
 
-    The five alterations of `bench.duplicates.altered_copies`, at photo scale: re-encoded at
+    The five alterations of `evaluation.duplicates.altered_copies`, at photo scale: re-encoded at
     quality 70, halved, cropped 3% at each edge, brightened 1.2x, mirrored.
     """
     width, height = image.size
@@ -935,11 +936,13 @@ def read_photo_set(set_dir: Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(
             f"{set_dir} is not a photo set (no {ITEMS_FILE}): "
-            "make one with python -m bench.photos assemble --out DIR"
+            "make one with python -m evaluation.photos assemble --out DIR"
         )
     items = json.loads(path.read_text())
     if "sources" not in items:
-        raise ValueError(f"{path} is not a photo set's (no 'sources'): use bench.photos assemble")
+        raise ValueError(
+            f"{path} is not a photo set's (no 'sources'): use evaluation.photos assemble"
+        )
     return items
 
 

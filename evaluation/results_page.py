@@ -9,7 +9,8 @@ PRODUCT_METHOD = "triCL nested, importance order (product)"
 
 def write_plots(results: dict, product, gallery_pixels: np.ndarray, out: Path) -> None:
     """P@10 vs budget, the importance spectra, and the extremes of the top 4 product features."""
-    import matplotlib.pyplot as plt  # here, not at the top: --help of bench.compare answers at once
+    # Here, not at the top: --help of evaluation.compare answers at once.
+    import matplotlib.pyplot as plt
 
     split = results["split"]
     figure, axis = plt.subplots(figsize=(8, 5))

@@ -1,8 +1,8 @@
-"""`python -m bench.quality`: same-item retrieval on a gallery set, at every feature budget.
+"""`python -m evaluation.quality`: same-item retrieval on a gallery set, at every feature budget.
 
-    python -m bench.quality --set DIR --model CKPT [--model CKPT ...] [--split test|val]
+    python -m evaluation.quality --set DIR --model CKPT [--model CKPT ...] [--split test|val]
 
-DIR is a gallery set written by `python -m bench.galleries`. Each query is drawn by a style
+DIR is a gallery set written by `python -m evaluation.galleries`. Each query is drawn by a style
 that is not in the gallery; its relevant items are the gallery images of the same name.
 Same-item recall@10 of a query = |relevant in the top 10| / min(#relevant, 10), averaged over
 the queries that have a relevant item. Every model is measured next to raw-pixel PCA-k fitted
@@ -15,19 +15,23 @@ import json
 import logging
 import sys
 from dataclasses import dataclass
-from itertools import combinations, permutations
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageEnhance
 
-from bench.compare import identifiability as same_rank_identifiability
-from bench.compare import pca_basis
-from bench.galleries import ITEMS_FILE
+from evaluation.compare import pca_basis
+from evaluation.galleries import ITEMS_FILE
+from evaluation.metrics import (
+    hamming_recall,
+    identifiability,
+    importance_gaps,
+    same_item_recall,
+)
 from models.config import EncoderConfig, read_config
 from models.imagefiles import open_image
 from models.preprocess import to_pixels
-from models.vectors import unit_rows
 
 # FAISS and torch are imported by the functions that use them: --help answers at once.
 
@@ -60,12 +64,12 @@ class GallerySet:
 
 def load_gallery_set(root: Path, split: str = "test") -> GallerySet:
     """test: the query style against the gallery; val: the validation style against the rest,
-    or, in a set with its own validation queries (bench.photos), those against the gallery."""
+    or, in a set with its own validation queries (evaluation.photos), those against the gallery."""
     items_path = root / ITEMS_FILE
     if not items_path.is_file():
         raise FileNotFoundError(
             f"{root} is not a gallery set (no {ITEMS_FILE}): "
-            "make one with python -m bench.galleries"
+            "make one with python -m evaluation.galleries"
         )
     items = json.loads(items_path.read_text())
     gallery = sorted(items["gallery"].items())
@@ -88,34 +92,6 @@ def load_gallery_set(root: Path, split: str = "test") -> GallerySet:
         queries=[query_root / path for path, _ in queries],
         query_names=[names for _, names in queries],
     )
-
-
-def same_item_recall(
-    xq: np.ndarray, xb: np.ndarray, relevant: list[np.ndarray], budget: int, depth: int = 10
-) -> float:
-    """Mean over queries with a relevant item of |relevant in top `depth`| / min(R, depth)."""
-    from indexer.retrieval import flat_at_budget
-
-    index = flat_at_budget(xb, budget)
-    _, I = index.search(unit_rows(xq[:, :budget]), depth)  # Q x depth
-    scores = [
-        np.isin(found, rel).sum() / min(len(rel), depth)
-        for found, rel in zip(I, relevant, strict=True)
-        if len(rel)
-    ]
-    return float(np.mean(scores))
-
-
-def hamming_recall(hq: np.ndarray, hb: np.ndarray, relevant: list[np.ndarray], depth: int) -> float:
-    """`same_item_recall` for bit codes (QxB and NxB bool) ranked by Hamming distance."""
-    distances = (hq[:, None, :] != hb[None, :, :]).sum(axis=2)  # QxN
-    found = np.argsort(distances, axis=1, kind="stable")[:, :depth]
-    scores = [
-        np.isin(rows, rel).sum() / min(len(rel), depth)
-        for rows, rel in zip(found, relevant, strict=True)
-        if len(rel)
-    ]
-    return float(np.mean(scores))
 
 
 def phash_codes(paths: list[Path], *, perturbed: bool = False) -> np.ndarray:
@@ -192,8 +168,6 @@ def pixel_features(paths: list[Path], *, perturbed: bool = False) -> np.ndarray:
 def importance_checks(config: dict, xq: np.ndarray, xb: np.ndarray, relevant) -> dict:
     """Does the learned order mean something? Gaps in the top 16, first k against random k."""
     importance = np.array([config["importance"][j] for j in config["importance_order"]])
-    top = importance[:16]
-    gaps = (top[:-1] - top[1:]) / top[:-1]
     rng = np.random.default_rng(0)
     random_k = {}
     for budget in (4, 8, 16):
@@ -205,25 +179,9 @@ def importance_checks(config: dict, xq: np.ndarray, xb: np.ndarray, relevant) ->
             scores.append(same_item_recall(xq[:, columns], xb[:, columns], relevant, budget))
         random_k[str(budget)] = round(float(np.mean(scores)), 4)
     return {
-        "top16_importance": [round(float(v), 4) for v in top],
-        "top16_smallest_gap": round(float(gaps.min()), 4),
-        "top16_distinct_1pct": bool(gaps.min() >= 0.01),
+        **importance_gaps(importance),
         "max_over_min": round(float(importance.max() / max(importance.min(), 1e-12)), 3),
         "random_k_recall": random_k,
-    }
-
-
-def identifiability(xa: np.ndarray, xb: np.ndarray, top: int = 8) -> dict[str, float]:
-    """Do two runs learn the same first `top` features? Mean |Pearson correlation| of
-    same-rank columns, and the same after the best one-to-one matching of columns (signs
-    are free: |corr|), found exhaustively over the top! pairings."""
-    a = (xa[:, :top] - xa[:, :top].mean(0)) / (xa[:, :top].std(0) + 1e-12)
-    b = (xb[:, :top] - xb[:, :top].mean(0)) / (xb[:, :top].std(0) + 1e-12)
-    corr = np.abs(a.T @ b / len(a))  # top x top
-    matched = max(corr[np.arange(top), list(perm)].mean() for perm in permutations(range(top)))
-    return {
-        f"top{top}_same_rank": round(same_rank_identifiability(xa, xb, top), 4),
-        f"top{top}_matched": round(float(matched), 4),
     }
 
 
@@ -300,7 +258,7 @@ def evaluate(
         if config["encoder"].get("learn_importance", True):
             results["methods"][name]["importance"] = importance_checks(config, xq, xb, relevant)
     results["identifiability"] = {
-        f"{a} vs {b}": identifiability(xa, xb)
+        f"{a} vs {b}": identifiability(xa, xb, 8)
         for (a, (loss_a, xa)), (b, (loss_b, xb)) in combinations(gallery_embeddings.items(), 2)
         if loss_a == loss_b and min(xa.shape[1], xb.shape[1]) >= 8
     }
@@ -308,7 +266,7 @@ def evaluate(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m evaluation.quality", description=__doc__)
     parser.add_argument("--set", type=Path, required=True, help="gallery set directory")
     parser.add_argument("--model", type=Path, action="append", default=[], help="checkpoint")
     parser.add_argument("--split", choices=["test", "val"], default="test")

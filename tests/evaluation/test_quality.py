@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from bench.galleries import Drawing, write_gallery
-from bench.quality import identifiability, load_gallery_set, main, perturb, same_item_recall
+from evaluation.galleries import Drawing, write_gallery
+from evaluation.quality import load_gallery_set, main, perturb
 from models.__main__ import main as models_main
 
 SHAPES = ("circle", "square", "triangle", "bar")
@@ -71,17 +71,6 @@ def test_gallery_set_layout_and_splits(gallery_set):
     assert [len(r) for r in test.relevant()] == [3] * 12
 
 
-def test_same_item_recall_counts_relevant_items_in_the_top_ten():
-    xb = np.eye(4, dtype=np.float32)
-    xq = np.array([[1, 0.5, 0, 0], [0, 0, 0, 1]], dtype=np.float32)
-    relevant = [np.array([0]), np.array([2, 3])]
-    # Query 1 finds its one item; query 2 finds both of its items within the top 10.
-    assert same_item_recall(xq, xb, relevant, budget=4, depth=10) == 1.0
-    # At depth 1 query 2 finds one of its two items: (1 + 1) / 2 ... and query 1 its item.
-    assert same_item_recall(xq, xb, relevant, budget=4, depth=1) == pytest.approx(1.0)
-    assert same_item_recall(xq, xb, [np.array([1]), np.array([0])], budget=4, depth=1) == 0.0
-
-
 def test_perturb_keeps_the_canvas_and_changes_the_pixels(gallery_set):
     image = Image.open(gallery_set / "queries" / "red-circle.png")
     bad = perturb(image, np.random.default_rng(0))
@@ -116,13 +105,3 @@ def test_quality_command_measures_pixels_and_a_trained_model(gallery_set, tmp_pa
 def test_quality_command_names_a_folder_that_is_not_a_gallery_set(tmp_path, capsys):
     assert main(["--set", str(tmp_path)]) == 2
     assert "not a gallery set" in capsys.readouterr().err
-
-
-def test_identifiability_matches_features_up_to_order_and_sign():
-    x = np.random.default_rng(0).normal(size=(500, 8)).astype(np.float32)
-    swapped = -x[:, [1, 0, 2, 3, 4, 5, 7, 6]]
-    same = identifiability(x, x)
-    assert same == {"top8_same_rank": pytest.approx(1.0), "top8_matched": pytest.approx(1.0)}
-    found = identifiability(x, swapped)
-    assert found["top8_matched"] == pytest.approx(1.0)
-    assert found["top8_same_rank"] == pytest.approx(0.5, abs=0.1)

@@ -1,6 +1,6 @@
-"""`python -m bench.evaluate`: P@10 and mAP@100 of one model on Fashion-MNIST at each budget.
+"""`python -m evaluation.evaluate`: P@10 and mAP@100 of one model on Fashion-MNIST at each budget.
 
-Also the metric and the splits that `bench.compare` measures every method with.
+Also the metric and the splits that `evaluation.compare` measures every method with.
 """
 
 import argparse
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from evaluation.metrics import retrieval_metrics
 from models.config import read_config
 from models.datasets import load_fashion_mnist, model_pixels
-from models.vectors import unit_rows
 
 # FAISS and torch are imported by the functions that use them: --help answers at once.
 
@@ -40,32 +40,8 @@ def load_split(
     raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
 
 
-def retrieval_metrics(
-    xq: np.ndarray, yq: np.ndarray, xb: np.ndarray, yb: np.ndarray, budget: int
-) -> dict[str, float]:
-    """P@10 and mAP@100 of exact cosine search on the first `budget` columns.
-
-    AP@100 of a query = sum over ranks r <= 100 of P@r * rel(r), divided by min(R, 100), where
-    R is the number of gallery items with the query's label; mAP@100 is its mean.
-    """
-    from indexer.retrieval import flat_at_budget
-
-    depth = min(100, len(xb))
-    index = flat_at_budget(xb, budget)
-    _, I = index.search(unit_rows(xq[:, :budget]), depth)  # Q x depth
-    relevant = yb[I] == yq[:, None]
-    precision_at_rank = np.cumsum(relevant, axis=1) / np.arange(1, depth + 1)
-    per_label = np.bincount(yb, minlength=int(max(yb.max(), yq.max())) + 1)
-    denominators = np.minimum(per_label[yq], depth)
-    average_precision = (precision_at_rank * relevant).sum(axis=1) / np.maximum(denominators, 1)
-    return {
-        "p_at_10": float(relevant[:, :10].mean()),
-        "map_at_100": float(average_precision.mean()),
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.evaluate", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m evaluation.evaluate", description=__doc__)
     parser.add_argument(
         "--model", type=Path, help="checkpoint directory (default: the shipped Fashion-MNIST one)"
     )

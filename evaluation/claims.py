@@ -1,6 +1,6 @@
-"""`python -m bench.claims`: which of the triCL paper's claims hold for trained models.
+"""`python -m evaluation.claims`: which of the triCL paper's claims hold for trained models.
 
-    python -m bench.claims --runs DIR --data fashion-mnist|SET --out docs/claims-NAME.json
+    python -m evaluation.claims --runs DIR --data fashion-mnist|SET --out docs/claims-NAME.json
 
 DIR holds pairs of runs `<variant>-seed0` and `<variant>-seed1` (a variant is a backbone, a
 head and a loss, e.g. `lite0-mlp-tricl-spectral`). For each variant:
@@ -25,8 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.evaluate import load_split, retrieval_metrics
-from bench.quality import load_gallery_set, load_pixels, same_item_recall
+from evaluation.evaluate import load_split
+from evaluation.metrics import identifiability, importance_gaps, retrieval_metrics, same_item_recall
+from evaluation.quality import load_gallery_set, load_pixels
 from models.config import read_config
 from models.datasets import model_pixels
 
@@ -37,33 +38,6 @@ logger = logging.getLogger(__name__)
 TOP = (8, 16)
 BUDGETS = tuple(range(1, 17))
 FASHION_QUERIES, FASHION_GALLERY = 1000, 10_000
-
-
-def importance_gaps(config: dict, top: int = 16) -> dict:
-    """Sorted softplus(s) and the smallest relative gap between neighbours in the top `top`."""
-    importance = sorted(config["importance"], reverse=True)
-    head = np.array(importance[:top])
-    gaps = (head[:-1] - head[1:]) / np.maximum(head[:-1], 1e-12)
-    return {
-        "spectrum": [round(value, 6) for value in importance],
-        "top16_smallest_gap": round(float(gaps.min()), 5),
-        "top16_distinct_1pct": bool(gaps.min() >= 0.01),
-    }
-
-
-def identifiability(a: np.ndarray, b: np.ndarray, top: int) -> dict:
-    """Mean |corr| of same-rank columns of two runs' first `top` dimensions, and the same
-    after matching each dimension of `a` to one of `b` (Hungarian, on |corr|: signs free)."""
-    from scipy.optimize import linear_sum_assignment
-
-    za = (a[:, :top] - a[:, :top].mean(0)) / (a[:, :top].std(0) + 1e-12)
-    zb = (b[:, :top] - b[:, :top].mean(0)) / (b[:, :top].std(0) + 1e-12)
-    corr = np.abs(za.T @ zb / len(za))  # top x top
-    rows, columns = linear_sum_assignment(-corr)
-    return {
-        "same_rank": round(float(np.mean(np.diag(corr))), 4),
-        "matched": round(float(corr[rows, columns].mean()), 4),
-    }
 
 
 def order_curves(quality, xq: np.ndarray, xb: np.ndarray, budgets=BUDGETS) -> dict:
@@ -144,7 +118,10 @@ def measure(runs: Path, data: str) -> dict:
             "identifiability": {f"top{top}": identifiability(xq, xq_other, top) for top in TOP},
         }
         if config["encoder"].get("learn_importance", True):
-            measured["importance"] = importance_gaps(config)
+            measured["importance"] = {
+                "spectrum": sorted(config["importance"], reverse=True),
+                **importance_gaps(config["importance"]),
+            }
         results["variants"][variant] = measured
         logger.info("%s: %s", variant, {k: v for k, v in measured.items() if k != "order"})
     return results
@@ -213,7 +190,7 @@ def render_table(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.claims", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m evaluation.claims", description=__doc__)
     parser.add_argument("--runs", type=Path, required=True)
     parser.add_argument("--data", required=True, help="fashion-mnist or a gallery set")
     parser.add_argument("--out", type=Path, required=True, help="JSON file to write")

@@ -1,5 +1,6 @@
 """The photo set end to end on synthetic photographs in fake unpacked packages: screening,
-merging copies, the split, the attacks, items.json as bench.quality reads it, planted copies."""
+merging copies, the split, the attacks, items.json as evaluation.quality reads it, planted
+copies."""
 
 import json
 
@@ -7,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from bench import photos
-from bench.photos import (
+from evaluation import photos
+from evaluation.photos import (
     GALLERY_SIDE,
     QUERY_SIDE,
     Candidate,
@@ -23,7 +24,7 @@ from bench.photos import (
     split_photos,
     write_planted_gallery,
 )
-from bench.quality import load_gallery_set
+from evaluation.quality import load_gallery_set
 
 
 def synthetic_photo(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:

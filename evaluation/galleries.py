@@ -1,6 +1,7 @@
 """Colour galleries with ground truth: the same things drawn by different hands.
 
-`python -m bench.galleries icon-themes --out DIR` and `... dev-logos --out DIR` fetch installable
+`python -m evaluation.galleries icon-themes --out DIR` and `... dev-logos --out DIR` fetch
+installable
 icon sets (Debian's desktop icon themes; the npm registry's developer-logo sets), render every
 icon to a 64x64 RGBA PNG, and write a gallery whose ground truth is the icon's name:
 
@@ -11,7 +12,7 @@ icon to a 64x64 RGBA PNG, and write a gallery whose ground truth is the icon's n
 
 An image carries every name that points at the same drawing (themes alias names by symlinks),
 and a query's relevant items are the gallery images sharing one of its names. The validation
-style is a gallery style that `bench.quality --split val` uses as queries against the rest, so
+style is a gallery style that `evaluation.quality --split val` uses as queries against the rest, so
 recipes are chosen without looking at the test queries. Downloads are cached under DIR/.cache.
 """
 
@@ -78,7 +79,7 @@ DEV_LOGO_PACKAGES = (
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.galleries", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m evaluation.galleries", description=__doc__)
     parser.add_argument("name", choices=sorted(GALLERIES), help="which gallery to assemble")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument(
