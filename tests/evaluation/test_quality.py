@@ -82,8 +82,8 @@ def test_perturb_keeps_the_canvas_and_changes_the_pixels(gallery_set):
 def test_quality_command_measures_pixels_and_a_trained_model(gallery_set, tmp_path, capsys):
     model = tmp_path / "a" / "model"
     assert models_main(["train", "--data", str(gallery_set / "gallery"), "--out", str(model),
-                        "--epochs", "2", "--batch-size", "12", "--embedding-dim", "16",
-                        "--device", "cpu"]) == 0  # fmt: skip
+                        "--steps", "20", "--views", "2", "--image-size", "64", "--batch-size",
+                        "12", "--embedding-dim", "16", "--device", "cpu"]) == 0  # fmt: skip
     shutil.copytree(model, tmp_path / "b" / "model")  # a second folder of the same name
     out = tmp_path / "quality.json"
     assert main(["--set", str(gallery_set), "--model", str(model),
