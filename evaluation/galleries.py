@@ -262,13 +262,12 @@ def _rsvg_convert() -> str:
 # Debian icon themes ---------------------------------------------------------------------------
 
 
-def _extract_debs(packages: list[str], cache: Path) -> Path:
-    """`apt-get download` each package into the cache (once) and unpack it there."""
-    debs, tree = cache / "debs", cache / "tree"
+def download_debs(packages: list[str], debs: Path) -> None:
+    """`apt-get download` into `debs` each package not there yet."""
     debs.mkdir(parents=True, exist_ok=True)
     missing = [p for p in packages if not any(debs.glob(f"{p}_*.deb"))]
     if missing:
-        logger.info("downloading %s", " ".join(missing))
+        logger.info("downloading %d packages: %s", len(missing), " ".join(missing))
         result = subprocess.run(
             ["apt-get", "download", *missing], cwd=debs, capture_output=True, text=True
         )
@@ -277,6 +276,12 @@ def _extract_debs(packages: list[str], cache: Path) -> Path:
                 f"apt-get download failed ({result.stderr.strip()[-300:]}); "
                 "run 'apt-get update' first"
             )
+
+
+def _extract_debs(packages: list[str], cache: Path) -> Path:
+    """`apt-get download` each package into the cache (once) and unpack it there."""
+    debs, tree = cache / "debs", cache / "tree"
+    download_debs(packages, debs)
     for deb in sorted(debs.glob("*.deb")):
         marker = tree / ".unpacked" / deb.name
         if not marker.exists():

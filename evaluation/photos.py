@@ -50,7 +50,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 from tqdm import tqdm
 
-from evaluation.galleries import ITEMS_FILE
+from evaluation.galleries import ITEMS_FILE, download_debs
 
 logger = logging.getLogger(__name__)
 
@@ -406,18 +406,7 @@ def unpack_packages(packages: list[str], cache: Path) -> dict[str, Path]:
     Unpacked apart so every file keeps the package that carries its licence.
     """
     debs, trees = cache / "debs", cache / "tree"
-    debs.mkdir(parents=True, exist_ok=True)
-    missing = [p for p in packages if not any(debs.glob(f"{p}_*.deb"))]
-    if missing:
-        logger.info("downloading %d packages: %s", len(missing), " ".join(missing))
-        result = subprocess.run(
-            ["apt-get", "download", *missing], cwd=debs, capture_output=True, text=True
-        )
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"apt-get download failed ({result.stderr.strip()[-300:]}); "
-                "run 'apt-get update' first"
-            )
+    download_debs(packages, debs)
     roots = {}
     for package in tqdm(packages, desc="unpack", unit="pkg"):
         deb = max(debs.glob(f"{package}_*.deb"))  # one: the version apt-get download chose

@@ -6,7 +6,7 @@ this process; `service.cluster` answers the same calls from shard deployments on
 both serve one HTTP API from the same routes.
 """
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Protocol
 
 import numpy as np
@@ -59,6 +59,23 @@ class Searcher(Protocol):
         """Every item's stored vector (N x keep, in index order) and its id."""
         ...
 
+    def describe(self) -> dict:
+        """What is served: the model, D, keep, count, the ordered importance, the index
+        version, and how the index is held (structures, shards)."""
+        ...
+
+    def memory(self) -> list[dict]:
+        """Each search structure held in this process and its bytes."""
+        ...
+
+    def health(self) -> tuple[bool, dict]:
+        """Whether every part that answers searches is up, and what was checked."""
+        ...
+
+    def reload_refusal(self) -> str | None:
+        """Why this searcher cannot load its index again in place; None when it can."""
+        ...
+
 
 class LocalSearcher:
     """The index in this process, through its search engine."""
@@ -106,6 +123,41 @@ class LocalSearcher:
 
     def gallery_vectors(self) -> tuple[np.ndarray, list[str]]:
         return self.index.vectors, self.index.ids
+
+    def describe(self) -> dict:
+        manifest = self.index.manifest
+        structure = self.index.structure_info
+        memory = self.memory()
+        return {
+            "model": asdict(manifest.model),
+            "D": manifest.model.embedding_dim,
+            "keep": manifest.keep,
+            "count": manifest.count,
+            "importance": list(manifest.importance),
+            "index_version": self.index.version,
+            "index_type": structure.type,
+            "exact": structure.exact,
+            "index": asdict(structure),
+            "ladder": {
+                "quantized": self.engine.quantized(),
+                "note": "budgets listed here are 4-bit codes: a shortlist of this length, "
+                "re-scored exactly, serves a top 10 (not guaranteed exact); every other budget "
+                "is float32",
+            },
+            "memory": {"total_bytes": sum(held["bytes"] for held in memory), "structures": memory},
+            "metric": manifest.metric,
+            "created": manifest.created,
+            "skipped": len(manifest.skipped),
+        }
+
+    def memory(self) -> list[dict]:
+        return self.engine.memory()
+
+    def health(self) -> tuple[bool, dict]:
+        return True, {"status": "ok"}  # the app accepts no request before the index is loaded
+
+    def reload_refusal(self) -> str | None:
+        return None
 
     def rescore(
         self, queries: np.ndarray, candidates: list[list[str]], features: int

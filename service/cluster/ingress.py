@@ -15,8 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import ray
-from fastapi import APIRouter, FastAPI, HTTPException, Request
-from fastapi.concurrency import run_in_threadpool
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from ray import serve
 from ray.serve.handle import DeploymentHandle, DeploymentResponse
@@ -24,16 +23,14 @@ from ray.serve.handle import DeploymentHandle, DeploymentResponse
 from indexer.index_dir import load_index_model
 from indexer.manifest import Manifest
 from models.config import read_config
-from service.api_models import error_responses
 from service.app import configure_app
 from service.duplicates import DuplicateGroupsCache
 from service.embedding import QueryEmbedder
 from service.gallery import ItemNotFound, SharedGalleryFiles
 from service.metrics import ServiceMetrics
 from service.plan import SearchPlan
-from service.routes import items, observability, page, search
+from service.routes import admin, items, observability, page, search, status
 from service.searcher import FolderEmpty, Found, Hits, merge_extremes, merge_found, merge_hits
-from service.security import AdminKey
 from service.settings import Settings
 from service.state import query_embedder, warm_up_model
 
@@ -61,11 +58,16 @@ def _answer(method, args: tuple, what: str, sent: DeploymentResponse | None = No
 
 
 class ClusterSearcher:
-    """Every shard deployment, searched at once and merged."""
+    """Every shard deployment, searched at once and merged (`described`: each shard's
+    manifest; `generation`: the Serve application holding them)."""
 
-    def __init__(self, shards: list[DeploymentHandle], keep: int) -> None:
+    def __init__(
+        self, shards: list[DeploymentHandle], described: list[Manifest], generation: str
+    ) -> None:
         self.shards = shards
-        self.keep = keep
+        self.described = described
+        self.generation = generation
+        self.keep = described[0].keep
 
     def find(self, queries: np.ndarray, plan: SearchPlan) -> Found:
         if plan.rerank_features is None:
@@ -103,6 +105,59 @@ class ClusterSearcher:
         return np.concatenate([vectors for vectors, _ in answers]), [
             item for _, ids in answers for item in ids
         ]
+
+    def describe(self) -> dict:
+        """The model, keep, the gallery's size over all shards, each shard's size and version."""
+        first = self.described[0]
+        return {
+            "model": asdict(first.model),
+            "D": first.model.embedding_dim,
+            "keep": first.keep,
+            "count": sum(shard.count for shard in self.described),
+            "importance": list(first.importance),
+            "metric": first.metric,
+            "index_version": ",".join(shard.version for shard in self.described),
+            "generation": self.generation,
+            "shards": [
+                {"count": shard.count, "version": shard.version} for shard in self.described
+            ],
+        }
+
+    def memory(self) -> list[dict]:
+        return []  # the shards hold the structures, each in its own replicas
+
+    def health(self) -> tuple[bool, dict]:
+        """Up while every deployment of the ingress and its generation has a running replica;
+        each deployment's replicas by state either way."""
+        applications = (serve.get_replica_context().app_name, self.generation)
+        status = serve.status()
+        deployments = {
+            name: {
+                "status": str(getattr(state.status, "value", state.status)),
+                "replicas": {
+                    str(getattr(replica, "value", replica)): count
+                    for replica, count in state.replica_states.items()
+                },
+            }
+            for application in applications
+            for name, state in sorted(status.applications[application].deployments.items())
+            if name != "Generation"
+        }
+        serving = all(state["replicas"].get("RUNNING", 0) > 0 for state in deployments.values())
+        return serving, {
+            "status": "ok" if serving else "unavailable",
+            "generation": self.generation,
+            "deployments": deployments,
+        }
+
+    def reload_refusal(self) -> str | None:
+        """A cluster does not reload in place: its shards are immutable folders, and a new
+        index is rolled out as a new generation of them (so no answer mixes two)."""
+        return (
+            "a cluster serves a new index by rolling it out, shard by shard: split or build it "
+            "into a new folder and run python -m service.cluster --shards NEW_FOLDER --address "
+            f"ADDRESS (still serving {self.generation})"
+        )
 
     def _everywhere(self, method: str, *args) -> list:
         """Each shard's answer to one call, asked of all at once."""
@@ -153,90 +208,22 @@ def create_cluster_app(
     )
     metrics = ServiceMetrics()
     configure_app(app, settings, metrics)
-    searcher = ClusterSearcher(shards, described[0].keep)
+    searcher = ClusterSearcher(shards, described, generation)
     index = load_index_model(model_index)  # its shards verify and load the rest
     embedder = query_embedder(
         index, read_config(index.model_dir), settings, metrics.embed_batch.observe
     )
     warm_up_model(embedder)
     app.state.service = ClusterState(searcher, embedder, described, settings.gallery)
-    app.state.described = described
-    app.state.generation = generation
     app.add_exception_handler(ShardUnavailable, _unavailable)
     app.include_router(search.router)
     app.include_router(items.router)
     app.include_router(page.router)
     app.include_router(observability.router)
-    app.include_router(status_router)
-    app.include_router(admin_router)
+    app.include_router(status.router)
+    app.include_router(admin.router)
     return app
-
-
-admin_router = APIRouter(
-    tags=["admin"], dependencies=[AdminKey], responses=error_responses(401, 403, 409)
-)
-
-
-@admin_router.post("/admin/reload")
-async def reload(request: Request) -> dict:
-    """A cluster does not reload in place: its shards are immutable folders, and a new index
-    is rolled out as a new generation of them (so no answer mixes two). The same keys are
-    checked as by the service, then 409 names the command that rolls out."""
-    raise HTTPException(
-        409,
-        "a cluster serves a new index by rolling it out, shard by shard: split or build it into "
-        "a new folder and run python -m service.cluster --shards NEW_FOLDER --address ADDRESS "
-        f"(still serving {request.app.state.generation})",
-    )
 
 
 async def _unavailable(request, error: ShardUnavailable) -> JSONResponse:
     return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": "1"})
-
-
-status_router = APIRouter(tags=["status"])
-
-
-@status_router.get("/health")
-async def health(request: Request) -> JSONResponse:
-    """200 while every deployment this ingress uses has a running replica, else 503; each
-    deployment's replicas by state either way."""
-    applications = (serve.get_replica_context().app_name, request.app.state.generation)
-    status = await run_in_threadpool(serve.status)
-    deployments = {
-        name: {
-            "status": str(getattr(state.status, "value", state.status)),
-            "replicas": {
-                str(getattr(replica, "value", replica)): count
-                for replica, count in state.replica_states.items()
-            },
-        }
-        for application in applications
-        for name, state in sorted(status.applications[application].deployments.items())
-        if name != "Generation"
-    }
-    serving = all(state["replicas"].get("RUNNING", 0) > 0 for state in deployments.values())
-    body = {
-        "status": "ok" if serving else "unavailable",
-        "generation": request.app.state.generation,
-        "deployments": deployments,
-    }
-    return JSONResponse(body, status_code=200 if serving else 503)
-
-
-@status_router.get("/info")
-async def info(request: Request) -> dict:
-    """The model, keep, the gallery's size over all shards, each shard's size and version."""
-    described: list[Manifest] = request.app.state.described
-    first = described[0]
-    return {
-        "model": asdict(first.model),
-        "D": first.model.embedding_dim,
-        "keep": first.keep,
-        "count": sum(shard.count for shard in described),
-        "importance": list(first.importance),
-        "metric": first.metric,
-        "index_version": ",".join(shard.version for shard in described),
-        "generation": request.app.state.generation,
-        "shards": [{"count": shard.count, "version": shard.version} for shard in described],
-    }

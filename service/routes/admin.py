@@ -26,6 +26,9 @@ async def reload(request: Request, settings: SettingsDep) -> dict:
     serve the new version (`workers` says how many do; see service/reload.py).
     """
     app = request.app
+    refusal = app.state.service.searcher.reload_refusal()
+    if refusal is not None:
+        raise HTTPException(409, refusal)
     siblings: SiblingReloads | None = getattr(app.state, "sibling_reloads", None)
     async with one_reload_at_a_time:
         try:
@@ -44,6 +47,6 @@ async def reload(request: Request, settings: SettingsDep) -> dict:
         "status": "reloaded" if serving == workers else "partly reloaded",
         "previous_version": previous.index.version,
         "version": state.index.version,
-        "count": state.engine.count,
+        "count": state.index.manifest.count,
         "workers": serving,
     }

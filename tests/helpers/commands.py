@@ -3,6 +3,8 @@ and bench that has a main()."""
 
 from pathlib import Path
 
+from models.checkpoint import SMALL_CNN_CHECKPOINT
+
 ROOT = Path(__file__).resolve().parents[2]
 MEASUREMENTS = sorted(
     f"{package}.{path.stem}"
@@ -20,3 +22,9 @@ COMMANDS = [
     "bench",
     *MEASUREMENTS,
 ]
+
+
+def small_cnn_build(gallery: Path, out: Path, *options: str) -> list[str]:
+    """`indexer build` arguments with the small CNN: fast, where the model is not under test."""
+    model = str(SMALL_CNN_CHECKPOINT)
+    return ["build", "--model", model, "--gallery", str(gallery), "--out", str(out), *options]

@@ -11,6 +11,7 @@ from indexer.demo import write_demo_gallery
 from indexer.index_dir import load_index, load_index_model
 from indexer.manifest import SkippedFile, StructureInfo, read_manifest
 from models.checkpoint import SMALL_CNN_CHECKPOINT, load_checkpoint
+from tests.helpers.commands import small_cnn_build
 from tests.helpers.images import BROKEN, garment, write_gallery, write_idx
 
 
@@ -46,19 +47,7 @@ def test_vectors_are_the_encoder_embeddings_truncated_to_keep(gallery, index_dir
 
 def test_cli_build_prints_a_summary_and_replaces_an_existing_index(gallery, tmp_path, capsys):
     out = tmp_path / "index"
-    args = [
-        "build",
-        "--model",
-        str(SMALL_CNN_CHECKPOINT),
-        "--gallery",
-        str(gallery),
-        "--out",
-        str(out),
-        "--keep",
-        "16",
-        "--workers",
-        "0",
-    ]
+    args = small_cnn_build(gallery, out, "--keep", "16", "--workers", "0")
     assert main(args) == 0
     first = read_manifest(out)
     assert "indexed 23 images, skipped 2" in capsys.readouterr().out
@@ -79,18 +68,7 @@ def test_cli_build_prints_a_summary_and_replaces_an_existing_index(gallery, tmp_
     ],
 )
 def test_bad_arguments_exit_non_zero_with_one_line(gallery, tmp_path, capsys, arguments, message):
-    code = main(
-        [
-            "build",
-            "--model",
-            str(SMALL_CNN_CHECKPOINT),
-            "--gallery",
-            str(gallery),
-            "--out",
-            str(tmp_path / "i"),
-            *arguments,
-        ]
-    )
+    code = main(small_cnn_build(gallery, tmp_path / "i", *arguments))
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert message in err and len(err.splitlines()) == 1
@@ -100,35 +78,9 @@ def test_bad_arguments_exit_non_zero_with_one_line(gallery, tmp_path, capsys, ar
 def test_empty_or_missing_gallery_is_refused(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "readme.txt").write_text("no images here")
-    assert (
-        main(
-            [
-                "build",
-                "--model",
-                str(SMALL_CNN_CHECKPOINT),
-                "--gallery",
-                str(tmp_path / "empty"),
-                "--out",
-                str(tmp_path / "i"),
-            ]
-        )
-        == 2
-    )
+    assert main(small_cnn_build(tmp_path / "empty", tmp_path / "i")) == 2
     assert "no image files found" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "build",
-                "--model",
-                str(SMALL_CNN_CHECKPOINT),
-                "--gallery",
-                str(tmp_path / "nope"),
-                "--out",
-                str(tmp_path / "i"),
-            ]
-        )
-        == 2
-    )
+    assert main(small_cnn_build(tmp_path / "nope", tmp_path / "i")) == 2
     assert "is not a directory" in capsys.readouterr().err
 
 
@@ -141,22 +93,7 @@ def test_a_gallery_of_only_broken_files_fails_and_keeps_the_old_index(
     broken.mkdir()
     for name in BROKEN:
         shutil.copy(gallery / name, broken / Path(name).name)
-    assert (
-        main(
-            [
-                "build",
-                "--model",
-                str(SMALL_CNN_CHECKPOINT),
-                "--gallery",
-                str(broken),
-                "--out",
-                str(out),
-                "--workers",
-                "0",
-            ]
-        )
-        == 2
-    )
+    assert main(small_cnn_build(broken, out, "--workers", "0")) == 2
     assert "none of the 2 image files" in capsys.readouterr().err
     assert load_index(out).ids == load_index(index_dir).ids
 
@@ -165,20 +102,7 @@ def test_refuses_to_overwrite_a_folder_that_is_not_an_index(gallery, tmp_path, c
     precious = tmp_path / "precious"
     precious.mkdir()
     (precious / "thesis.txt").write_text("do not delete")
-    assert (
-        main(
-            [
-                "build",
-                "--model",
-                str(SMALL_CNN_CHECKPOINT),
-                "--gallery",
-                str(gallery),
-                "--out",
-                str(precious),
-            ]
-        )
-        == 2
-    )
+    assert main(small_cnn_build(gallery, precious)) == 2
     assert "is not an index directory" in capsys.readouterr().err
     assert (precious / "thesis.txt").read_text() == "do not delete"
 
@@ -240,17 +164,7 @@ def test_a_file_name_with_a_line_break_is_skipped_not_corrupting_ids(tmp_path):
 
 def test_cli_builds_an_approximate_index_that_records_its_recall(gallery, tmp_path, capsys):
     out = tmp_path / "index"
-    args = [
-        "build",
-        "--model",
-        str(SMALL_CNN_CHECKPOINT),
-        "--gallery",
-        str(gallery),
-        "--out",
-        str(out),
-        "--workers",
-        "0",
-    ]
+    args = small_cnn_build(gallery, out, "--workers", "0")
     assert main([*args, "--index-type", "hnsw", "--index-features", "8"]) == 0
     assert "hnsw at 8 features, recall@10" in capsys.readouterr().out
     index = load_index(out)
@@ -262,17 +176,7 @@ def test_cli_builds_an_approximate_index_that_records_its_recall(gallery, tmp_pa
 
 def test_auto_on_a_small_gallery_is_exact(gallery, tmp_path):
     out = tmp_path / "index"
-    args = [
-        "build",
-        "--model",
-        str(SMALL_CNN_CHECKPOINT),
-        "--gallery",
-        str(gallery),
-        "--out",
-        str(out),
-        "--workers",
-        "0",
-    ]
+    args = small_cnn_build(gallery, out, "--workers", "0")
     assert main([*args, "--index-type", "auto"]) == 0
     assert load_index(out).structure_info == StructureInfo(
         type="flat", features=64, exact=True, params={}, recall_at_10=1.0

@@ -14,6 +14,7 @@ from PIL import Image
 from indexer.__main__ import main
 from indexer.index_dir import load_index
 from models.checkpoint import SMALL_CNN_CHECKPOINT
+from tests.helpers.commands import small_cnn_build
 from tests.helpers.disk import small_disk
 from tests.helpers.images import garment
 
@@ -29,22 +30,7 @@ def built(tmp_path):
     gallery, out = tmp_path / "gallery", tmp_path / "index"
     for i in range(12):
         write(gallery, f"a/item-{i:02d}.png", i)
-    assert (
-        main(
-            [
-                "build",
-                "--model",
-                str(SMALL_CNN_CHECKPOINT),
-                "--gallery",
-                str(gallery),
-                "--out",
-                str(out),
-                "--workers",
-                "0",
-            ]
-        )
-        == 0
-    )
+    assert main(small_cnn_build(gallery, out, "--workers", "0")) == 0
     return gallery, out
 
 
@@ -103,22 +89,7 @@ def test_killing_a_build_at_any_moment_leaves_a_loadable_index(built, tmp_path, 
     after_ids = set(load_index(out).ids)
     assert after_ids != before
     # Back to the old gallery's index, then kill runs towards the new one at spread-out moments.
-    assert (
-        main(
-            [
-                "build",
-                "--model",
-                str(SMALL_CNN_CHECKPOINT),
-                "--gallery",
-                str(gallery),
-                "--out",
-                str(out),
-                "--workers",
-                "0",
-            ]
-        )
-        == 0
-    )
+    assert main(small_cnn_build(gallery, out, "--workers", "0")) == 0
     outcomes = []
     for fraction in (0.2, 0.4, 0.6, 0.75, 0.85, 0.9, 0.95, 1.0):
         process = subprocess.Popen(arguments, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -129,40 +100,10 @@ def test_killing_a_build_at_any_moment_leaves_a_loadable_index(built, tmp_path, 
         assert ids in (before, after_ids)
         outcomes.append("new" if ids == after_ids else "old")
         if ids == after_ids:
-            assert (
-                main(
-                    [
-                        "build",
-                        "--model",
-                        str(SMALL_CNN_CHECKPOINT),
-                        "--gallery",
-                        str(gallery),
-                        "--out",
-                        str(out),
-                        "--workers",
-                        "0",
-                    ]
-                )
-                == 0
-            )
+            assert main(small_cnn_build(gallery, out, "--workers", "0")) == 0
     print(f"{command}: killed at 8 moments, index afterwards: {outcomes}")
     # The next build clears what killed runs left behind.
-    assert (
-        main(
-            [
-                "build",
-                "--model",
-                str(SMALL_CNN_CHECKPOINT),
-                "--gallery",
-                str(gallery),
-                "--out",
-                str(out),
-                "--workers",
-                "0",
-            ]
-        )
-        == 0
-    )
+    assert main(small_cnn_build(gallery, out, "--workers", "0")) == 0
     assert not list(out.parent.glob(".index.building-*"))
 
 
@@ -170,17 +111,7 @@ def test_killing_a_build_at_any_moment_leaves_a_loadable_index(built, tmp_path, 
 def test_a_full_disk_fails_in_one_line_and_keeps_the_old_index(gallery, tmp_path):
     with small_disk(tmp_path / "small-disk", "size=8m") as disk:
         out = disk / "index"
-        arguments = [
-            "build",
-            "--model",
-            str(SMALL_CNN_CHECKPOINT),
-            "--gallery",
-            str(gallery),
-            "--out",
-            str(out),
-            "--workers",
-            "0",
-        ]
+        arguments = small_cnn_build(gallery, out, "--workers", "0")
         assert main([*arguments, "--keep", "8"]) == 0
         before = load_index(out)
         free = shutil.disk_usage(disk).free

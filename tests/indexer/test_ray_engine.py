@@ -8,6 +8,7 @@ from indexer.build import BuildConfig, build_index
 from indexer.index_dir import load_index
 from indexer.shards import load_shards, merge_shards
 from models.checkpoint import SMALL_CNN_CHECKPOINT
+from tests.helpers.commands import small_cnn_build
 
 pytestmark = pytest.mark.slow  # a local Ray cluster
 
@@ -53,17 +54,7 @@ def test_the_command_line_can_leave_the_shards_unmerged(both_builds, gallery, tm
 
     local = both_builds[0]
     out = tmp_path / "index"
-    arguments = [
-        "build",
-        "--model",
-        str(SMALL_CNN_CHECKPOINT),
-        "--gallery",
-        str(gallery),
-        "--out",
-        str(out),
-        "--keep",
-        "32",
-    ]
+    arguments = small_cnn_build(gallery, out, "--keep", "32")
     arguments += ["--engine", "ray", "--shard-size", "10", "--no-merge", "--batch-size", "8"]
     assert main(arguments) == 0
     printed = capsys.readouterr().out
@@ -73,15 +64,7 @@ def test_the_command_line_can_leave_the_shards_unmerged(both_builds, gallery, tm
     assert ids == local.ids
     np.testing.assert_allclose(vectors, local.vectors, rtol=0, atol=1e-5)
 
-    local_build = [
-        "build",
-        "--model",
-        str(SMALL_CNN_CHECKPOINT),
-        "--gallery",
-        str(gallery),
-        "--out",
-        str(tmp_path / "local"),
-    ]
+    local_build = small_cnn_build(gallery, tmp_path / "local")
     assert main([*local_build, "--no-merge", "--actors", "2"]) == 2
     assert "only --engine ray takes --actors, --no-merge" in capsys.readouterr().err
     assert not (tmp_path / "local").exists()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from indexer.index_dir import load_index
-from models.checkpoint import SMALL_CNN_CHECKPOINT, load_checkpoint
+from models.checkpoint import load_checkpoint
 from models.config import ONNX_FILE, EncoderConfig
 from models.encoder import Encoder
 from models.imagefiles import list_image_files, open_image
@@ -17,6 +17,7 @@ from models.onnx_encoder import OnnxEncoder
 from models.onnx_export import export_onnx
 from models.preprocess import to_pixels
 from models.vectors import unit_rows
+from tests.helpers.commands import small_cnn_build
 from tests.helpers.indexes import older_format_copy
 
 
@@ -144,21 +145,6 @@ def test_the_named_rebuild_command_makes_an_older_index_servable(index_dir, gall
     from service.state import load_state
 
     old = older_format_copy(index_dir, tmp_path / "old")
-    assert (
-        main(
-            [
-                "build",
-                "--model",
-                str(SMALL_CNN_CHECKPOINT),
-                "--gallery",
-                str(gallery),
-                "--out",
-                str(old),
-                "--workers",
-                "0",
-            ]
-        )
-        == 0
-    )
+    assert main(small_cnn_build(gallery, old, "--workers", "0")) == 0
     state = load_state(Settings(index=old))
     assert type(state.embedder.encoder).__name__ == "OnnxEncoder"
