@@ -103,10 +103,10 @@ def test_commands_parse_with_the_real_command_lines():
     assert parse_command(reload)[1].action == "reload"
 
 
-def test_the_readme_deployment_commands_parse():
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Deploy with docker compose", 1)[1].split("\n## ", 1)[0]
-    commands = re.findall(r"python -m [\w.]+[^\n`#]*", section.replace("\\\n", " "))
+def test_the_deployment_guides_commands_parse():
+    guide = (ROOT / "docs" / "deploy.md").read_text()
+    compose = guide.split("## Docker Compose", 1)[1].split("\n## Beyond one machine", 1)[0]
+    commands = re.findall(r"python -m [\w.]+[^\n`#]*", compose.replace("\\\n", " "))
     assert len(commands) >= 3
     for command in commands:
         parse_command(command.split())

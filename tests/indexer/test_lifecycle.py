@@ -83,6 +83,7 @@ def test_killing_a_build_at_any_moment_leaves_a_loadable_index(built, tmp_path, 
     after_ids = None
     arguments = [sys.executable, "-m", "indexer", command, "--gallery", str(replacement)]
     arguments += ["--out", str(out), "--workers", "0"]
+    arguments += ["--model", str(SMALL_CNN_CHECKPOINT)] if command == "build" else []
     started = time.monotonic()
     subprocess.run(arguments, check=True, capture_output=True)  # how long a whole run takes
     duration = time.monotonic() - started
