@@ -82,6 +82,7 @@ def test_backbone_reproduces_the_reference_network_on_real_photographs(own_cache
 
 
 @pytest.mark.parametrize("size", [64, 96])
+@pytest.mark.slow  # a pretrained backbone: tens of seconds
 def test_onnx_export_agrees_with_torch_at_every_batch_size(tmp_path, own_cache, size):
     config = EncoderConfig.for_pretrained(LITE0, image_size=size, embedding_dim=16)
     encoder = Encoder(config, seed=1).eval()
@@ -95,6 +96,7 @@ def test_onnx_export_agrees_with_torch_at_every_batch_size(tmp_path, own_cache, 
         assert np.abs(found - expected[:batch]).max() < 1e-4
 
 
+@pytest.mark.slow  # a pretrained backbone: tens of seconds
 def test_checkpoint_holds_the_head_and_names_the_backbone(tmp_path, own_cache):
     recipe = TrainConfig(data=str(_photo_folder(tmp_path)), steps=4, batch_size=4, device="cpu")
     written = train(recipe, tmp_path / "ckpt", encoder_config=tiny_config())
@@ -111,6 +113,7 @@ def test_checkpoint_holds_the_head_and_names_the_backbone(tmp_path, own_cache):
         load_checkpoint(tmp_path / "ckpt")
 
 
+@pytest.mark.slow  # a pretrained backbone: tens of seconds
 def test_head_trains_on_cached_features_and_its_loss_falls(tmp_path, own_cache):
     folder = _photo_folder(tmp_path, copies=4)
     recipe = TrainConfig(data=str(folder), steps=40, batch_size=8, views=3, device="cpu")
@@ -133,6 +136,7 @@ def test_head_trains_on_cached_features_and_its_loss_falls(tmp_path, own_cache):
     assert torch.allclose(features[:, 0].float(), direct, atol=2e-2)
 
 
+@pytest.mark.slow  # a pretrained backbone: tens of seconds
 def test_resumed_head_training_matches_an_uninterrupted_run(tmp_path, own_cache, monkeypatch):
     import models.train
 
@@ -161,6 +165,7 @@ def test_resumed_head_training_matches_an_uninterrupted_run(tmp_path, own_cache,
     assert all(torch.equal(straight[name], again[name]) for name in straight)
 
 
+@pytest.mark.slow  # a pretrained backbone: tens of seconds
 def test_finetune_trains_the_last_blocks_in_bfloat16_and_stores_only_them(tmp_path, own_cache):
     folder = _photo_folder(tmp_path)
     recipe = TrainConfig(data=str(folder), steps=2, epochs=1, batch_size=4, device="cpu",
@@ -183,6 +188,7 @@ def test_finetune_trains_the_last_blocks_in_bfloat16_and_stores_only_them(tmp_pa
     assert torch.equal(encoder.state_dict()["backbone.network._conv_stem.weight"], first)
 
 
+@pytest.mark.slow  # a pretrained backbone: tens of seconds
 def test_train_build_search_on_the_pretrained_backbone(tmp_path, own_cache, capsys):
     folder = _photo_folder(tmp_path, copies=2)
     trained = main(

@@ -105,6 +105,7 @@ def test_small_cnn_reads_channels_size_and_statistics_from_the_folder(tmp_path, 
     assert "importance softplus(s)" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # a pretrained backbone: tens of seconds
 def test_plain_command_on_a_folder_trains_a_head_on_the_pretrained_backbone(tmp_path, capsys):
     data = colour_folder(tmp_path / "data")
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "ckpt"), "--steps", "3",
