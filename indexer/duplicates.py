@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 import faiss
 import numpy as np
 
+from indexer.calibration import calibration_rows, cheapest, exact_neighbours
 from indexer.retrieval import list_count, omp_threads
 from models.vectors import unit_rows
 
 DEFAULT_THRESHOLD = 0.96  # cosine at the verify budget, chosen by python -m evaluation.duplicates
 DEFAULT_FEATURES = 16  # half the time of 8 at 60k, and no pair fewer (docs/duplicates.md)
-CALIBRATION_ROWS = 1000
 CALIBRATION_MARGIN = 0.01
 CALIBRATION_COVERAGE = 0.995  # share of the sample's duplicates the floor lets through
 QUERY_CHUNK = 4096
@@ -187,14 +187,11 @@ def sample_duplicates(
     """Exact duplicates of a sample of rows, against the whole gallery at the verify budget:
     (rows, their duplicates, cosines). If the sample has fewer than 10, its closest 1% of
     pairs stand in (they say as well how far a prefix cosine falls below the full one)."""
-    rng = np.random.default_rng(seed)
-    sample = np.sort(rng.choice(len(verify), min(len(verify), CALIBRATION_ROWS), replace=False))
-    flat = faiss.IndexFlatIP(verify.shape[1])
-    flat.add(verify)
-    scores, found = flat.search(verify[sample], 11)
+    sample = calibration_rows(len(verify), seed=seed)
+    scores, found = exact_neighbours(verify, sample)
     rows = np.repeat(sample, found.shape[1])
     found, scores = found.ravel(), scores.ravel()
-    other = (found >= 0) & (found != rows)
+    other = found >= 0
     rows, found, scores = rows[other], found[other], scores[other]
     duplicates = scores >= threshold
     if duplicates.sum() < 10:
@@ -220,16 +217,18 @@ def calibrate_cells(cells: faiss.Index, prefix: np.ndarray, sample: tuple, floor
     wanted = _pair_keys(rows[passing], found[passing], len(prefix))
     queries = np.unique(rows[passing])
     ivf = faiss.extract_index_ivf(cells)
-    nprobe = 1
-    while nprobe < ivf.nlist and len(wanted):
+
+    def finds_enough(nprobe: int) -> bool:
+        if not len(wanted):
+            return True
         ivf.nprobe = nprobe
         lims, _, hits = cells.range_search(prefix[queries], floor)
         asked = np.repeat(queries, np.diff(lims).astype(np.int64))
         got = _pair_keys(asked, hits, len(prefix))
-        if np.isin(wanted, got).mean() >= CALIBRATION_COVERAGE:
-            break
-        nprobe *= 2
-    ivf.nprobe = min(nprobe, ivf.nlist)
+        return np.isin(wanted, got).mean() >= CALIBRATION_COVERAGE
+
+    doublings = [2**power for power in range(ivf.nlist.bit_length()) if 2**power < ivf.nlist]
+    ivf.nprobe = cheapest([*doublings, ivf.nlist], finds_enough)
     return ivf.nprobe
 
 

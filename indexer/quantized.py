@@ -21,10 +21,10 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
+from indexer.calibration import calibration_rows, exact_neighbours
 from indexer.retrieval import rescore
 from models.vectors import unit_rows
 
-CALIBRATION_QUERIES = 1000
 MARGIN = 1.25
 TRAINING_ROWS = 65_536
 
@@ -57,31 +57,28 @@ def quantized_budget(vectors: np.ndarray, features: int, *, seed: int = 0) -> Qu
     calibrate the shortlist on gallery rows against exact search."""
     count = len(vectors)
     unit = unit_rows(vectors[:, :features])
-    rng = np.random.default_rng(seed)
     codes = faiss.IndexPQFastScan(features, features, 4, faiss.METRIC_INNER_PRODUCT)
-    codes.train(unit[np.sort(rng.choice(count, min(count, TRAINING_ROWS), replace=False))])
+    codes.train(unit[calibration_rows(count, seed=seed, size=TRAINING_ROWS)])
     codes.add(unit)
-    queries = np.sort(rng.choice(count, min(count, CALIBRATION_QUERIES), replace=False))
+    queries = calibration_rows(count, seed=seed + 1)
     # Exact neighbours straight from the rows: an index would hold a second copy of them.
-    _, truth = faiss.knn(unit[queries], unit, min(count, 11), metric=faiss.METRIC_INNER_PRODUCT)
-    needed = _shortlist_needed(codes, unit[queries], queries, truth)
+    truth = exact_neighbours(unit, queries)[1]
+    needed = _shortlist_needed(codes, unit[queries], truth)
     shortlist = min(count, max(64, math.ceil(needed * MARGIN)))
     return QuantizedBudget(codes, features, shortlist)
 
 
-def _shortlist_needed(
-    codes: faiss.Index, queries: np.ndarray, rows: np.ndarray, truth: np.ndarray
-) -> int:
-    """Longest prefix of the fast-scan order any query needs to hold its exact top 10."""
+def _shortlist_needed(codes: faiss.Index, queries: np.ndarray, truth: np.ndarray) -> int:
+    """Longest prefix of the fast-scan order any query needs to hold its exact top 10 (`truth`,
+    each query's own row left out)."""
     count = codes.ntotal
     wanted = min(count, 1024)
     while True:
         _, found = codes.search(queries, wanted)
         needed = 0
-        for row, exact, order in zip(rows, truth, found, strict=True):
+        for exact, order in zip(truth, found, strict=True):
             position = {item: place for place, item in enumerate(order.tolist())}
-            top = [item for item in exact.tolist() if item != row][:10]
-            needed = max(needed, max(position.get(item, count) for item in top) + 1)
+            needed = max(needed, max(position.get(item, count) for item in exact.tolist()) + 1)
         if needed <= wanted or wanted == count:
             return min(needed, count)
         wanted = min(count, wanted * 4)

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 import faiss
 import numpy as np
 
+from indexer.calibration import calibration_rows, cheapest, exact_neighbours, without_self
 from models.vectors import unit_rows
 
 INDEX_TYPES = ("flat", "ivf", "hnsw", "ivfpq", "auto")
 FLAT_UP_TO = 100_000  # below this an exact scan of a small budget takes about a millisecond
 HNSW_NEIGHBOURS = 32
 HNSW_BUILD_DEPTH = 80
-RECALL_QUERIES = 1000
 
 
 @dataclass
@@ -149,16 +149,20 @@ def build_structure(
     else:
         knob = "nprobe"
         values = [p for p in (1, 2, 4, 8, 16, 32, 64, 128, 256) if p <= params["nlist"]]
-    recall = 0.0
-    queries = _recall_queries(count, seed)
-    truth = _neighbours_without_self(_flat(unit_vectors), unit_vectors, queries)
-    for value in values:
+    queries = calibration_rows(count, seed=seed + 1)
+    truth = exact_neighbours(unit_vectors, queries)[1]
+    recalls = {}
+
+    def meets(value: int) -> bool:
         _set_knob(index, knob, value)
-        found = _neighbours_without_self(index, unit_vectors, queries)
-        recall = recall_at_10(found, truth)
-        if recall >= target_recall:
-            break
-    return BuiltStructure(index, index_type, features, {**params, knob: value}, round(recall, 4))
+        scores, found = index.search(unit_vectors[queries], 11)
+        recalls[value] = recall_at_10(without_self(scores, found, queries, 10)[1], truth)
+        return recalls[value] >= target_recall
+
+    value = cheapest(values, meets)
+    _set_knob(index, knob, value)
+    params = {**params, knob: value}
+    return BuiltStructure(index, index_type, features, params, round(recalls[value], 4))
 
 
 def filled_structure(
@@ -220,21 +224,6 @@ def _set_knob(index: faiss.Index, knob: str, value: int) -> None:
         faiss.downcast_index(index).hnsw.efSearch = value
     else:
         faiss.extract_index_ivf(index).nprobe = value
-
-
-def _recall_queries(count: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed + 1)
-    return np.sort(rng.choice(count, min(count, RECALL_QUERIES), replace=False))
-
-
-def _neighbours_without_self(
-    index: faiss.Index, unit_vectors: np.ndarray, rows: np.ndarray
-) -> np.ndarray:
-    """Top 10 neighbours of gallery rows used as queries, the row itself left out."""
-    _, found = index.search(unit_vectors[rows], 11)
-    return np.array(
-        [[i for i in hits if i != row][:10] for row, hits in zip(rows, found, strict=True)]
-    )
 
 
 def list_count(count: int) -> int:
