@@ -37,17 +37,19 @@ async def duplicates(
         ),
     ] = DEFAULT_THRESHOLD,
     k_features: Annotated[
-        int,
+        int | None,
         Query(
-            description="budget that finds the candidates, 1..keep",
+            description=f"budget that finds the candidates, 1..keep; default {DEFAULT_FEATURES}, "
+            "or keep if that is less",
             json_schema_extra=bounded(1, "keep"),
         ),
-    ] = DEFAULT_FEATURES,
+    ] = None,
 ) -> DuplicatesResponse:
     """Groups of near-duplicate images across the gallery: every member's cosine with its
     group's first item reaches `threshold` at the full budget (candidates found at
     `k_features`). Computed on the first request for a setting, then kept."""
     keep = state.searcher.keep
+    k_features = min(DEFAULT_FEATURES, keep) if k_features is None else k_features
     try:
         check_duplicate_settings(threshold, k_features, keep, keep)
     except ValueError as error:

@@ -234,3 +234,15 @@ def test_the_page_and_its_files_are_served_without_outside_links(client):
         text = client.get(f"/static/{name}").text
         assert "http://" not in text and "https://" not in text
     assert "http" not in page.text.replace('"/static/', "")
+
+
+def test_duplicates_default_budget_fits_an_index_that_keeps_fewer_features(gallery, tmp_path):
+    out = tmp_path / "index"
+    build_index(
+        BuildConfig(gallery=gallery, model=SMALL_CNN_CHECKPOINT, out=out, keep=8, workers=0)
+    )
+    with TestClient(create_app(Settings(index=out))) as client:
+        answer = client.get("/duplicates")
+        refused = client.get("/duplicates", params={"k_features": 9})
+    assert answer.status_code == 200 and answer.json()["k_features"] == 8
+    assert refused.status_code == 422 and "k_features" in refused.json()["detail"]
