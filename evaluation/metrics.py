@@ -22,7 +22,9 @@ def precision_at_10(found_labels: np.ndarray, query_labels: np.ndarray) -> float
     return float((found_labels[:, :10] == query_labels[:, None]).mean())
 
 
-def precision_and_map(found_labels: np.ndarray, query_labels: np.ndarray, per_label: np.ndarray):
+def precision_and_map(
+    found_labels: np.ndarray, query_labels: np.ndarray, per_label: np.ndarray
+) -> dict[str, float]:
     """P@10 and mAP@100 from the labels of each query's ranked results (Q x depth).
 
     AP@100 of a query = sum over ranks r <= 100 of P@r * rel(r), divided by min(R, 100), where

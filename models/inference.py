@@ -88,15 +88,3 @@ def embed_in_batches(encoder, pixels: np.ndarray, batch_size: int = 256) -> np.n
     """`encoder.embed` over uint8 NxHxWxC pixels in batches of `batch_size`."""
     chunks = [encoder.embed(pixels[i : i + batch_size]) for i in range(0, len(pixels), batch_size)]
     return np.concatenate(chunks) if chunks else np.empty((0, 0), np.float32)
-
-
-class TorchEncoder:
-    """`embed_pixels` behind the interface of `models.onnx_encoder.OnnxEncoder`: the fallback
-    for an index whose model has no ONNX file."""
-
-    def __init__(self, encoder: Encoder) -> None:
-        self.encoder = for_inference(encoder)
-        self.config = encoder.config
-
-    def embed(self, pixels: np.ndarray, *, keep: int | None = None) -> np.ndarray:
-        return embed_pixels(self.encoder, pixels, keep=keep)
