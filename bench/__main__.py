@@ -1,4 +1,4 @@
-"""`python -m bench`: build, search, approximate-structure, re-ranking and HTTP benchmarks.
+"""`python -m bench`: build, search, fast-budget, re-ranking and HTTP benchmarks.
 
 With no options it indexes the 60,000 Fashion-MNIST training images as PNG files with the small
 CNN (models/fashion-mnist-small-cnn), benchmarks
@@ -22,7 +22,7 @@ from bench.machine import describe_run, read_bandwidth_gbs
 from bench.soak import bench_soak
 
 # The index build always runs (the rest needs it); the soak, an hour long, only when asked.
-PARTS = ("search", "quantized", "memory", "ann", "rerank", "http", "soak")
+PARTS = ("search", "quantized", "memory", "fast-budgets", "rerank", "http", "soak")
 DEFAULT_PARTS = PARTS[:-1]
 
 
@@ -35,8 +35,9 @@ def main(argv: list[str] | None = None) -> int:
         "--synthetic", type=int, nargs="*", default=[1_000_000], help="synthetic gallery sizes"
     )
     parser.add_argument("--repeats", type=int, default=50, help="timed single queries per row")
-    parser.add_argument("--ann-features", type=int, default=16)
-    parser.add_argument("--target-recall", type=float, default=0.95)
+    parser.add_argument(
+        "--fast-features", type=int, default=16, help="budget the fast-budget part compares at"
+    )
     parser.add_argument("--rerank-queries", type=int, default=2000)
     parser.add_argument("--duration", type=float, default=10, help="seconds per HTTP load level")
     parser.add_argument(
@@ -57,14 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     from bench.memory import bench_memory
     from bench.search import (
         bench_budgets,
+        bench_fast_budgets,
         bench_quantized,
         bench_rerank,
-        bench_structures,
         synthetic_vectors,
     )
-    from indexer.index_dir import load_index
     from models.checkpoint import SMALL_CNN_CHECKPOINT, load_checkpoint
-    from service.engine import ladder_budgets
+    from search.index_dir import load_index
+    from search.scan import ladder_budgets
 
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("faiss").setLevel(logging.WARNING)
@@ -109,23 +110,23 @@ def main(argv: list[str] | None = None) -> int:
                 print(report.quantized_table(results["quantized"]) + "\n", flush=True)
                 save()
             if "memory" in args.parts:
-                features = min(args.ann_features, keep)
+                features = min(args.fast_features, keep)
                 results["memory"] = bench_memory(vectors, queries[:100], work, features)
                 print(report.rss_table(results["memory"]) + "\n", flush=True)
                 save()
             del vectors
 
-        if "ann" in args.parts:
-            size = max(args.synthetic, default=len(real))
-            vectors = synthetic_vectors(real, size, seed=2) if args.synthetic else real
+        if "fast-budgets" in args.parts:
             queries = synthetic_vectors(real, 1000, seed=3)
-            features = min(args.ann_features, keep)
-            results["ann"] = bench_structures(
-                vectors, queries, features, args.target_recall, args.repeats * 4
-            )
-            del vectors
-            print(report.structure_table(results["ann"]) + "\n", flush=True)
-            save()
+            features = min(args.fast_features, keep)
+            results["fast_budgets"] = []
+            for size in [len(real), *args.synthetic]:
+                vectors = synthetic_vectors(real, size, seed=2) if size != len(real) else real
+                part = bench_fast_budgets(vectors, queries, features, args.repeats * 4)
+                results["fast_budgets"].append(part)
+                del vectors
+                print(report.fast_budget_table(part) + "\n", flush=True)
+                save()
 
         if "rerank" in args.parts:
             results["rerank"] = bench_rerank(real, index.ids, args.rerank_queries, args.repeats * 4)

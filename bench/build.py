@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from indexer.demo import write_demo_gallery
-from indexer.manifest import read_manifest
+from search.manifest import read_manifest
 
 
 def gallery_or_demo(gallery: Path | None, work: Path, count: int) -> Path:

@@ -35,12 +35,12 @@ def bench_speed(work: Path, count: int, rounds: int) -> dict:
         all_pairs_duplicates,
         find_duplicates,
     )
-    from indexer.index_dir import load_index
+    from search.core import SearchIndex
 
     gallery = gallery_or_demo(None, work, count)
     index_dir = work / "index"
     bench_build(gallery, index_dir, keep=_keep(), workers=2)
-    vectors = np.asarray(load_index(index_dir).vectors)
+    vectors = np.asarray(SearchIndex.open(index_dir).vectors)
     timings: dict[str, list[float]] = {"funnel": [], "all pairs": []}
     for round_number in range(rounds):
         order = ("funnel", "all pairs") if round_number % 2 == 0 else ("all pairs", "funnel")

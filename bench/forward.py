@@ -71,7 +71,7 @@ def graph_variants(model: Path, work: Path, calibration: np.ndarray) -> dict[str
 
 def top10_agreement(reference: np.ndarray, other: np.ndarray, budgets: list[int]) -> dict:
     """Share of queries whose top 10 (each image against all others) is the same set."""
-    from indexer.retrieval import flat_at_budget
+    from search.scan import flat_at_budget
 
     agreement = {}
     for budget in budgets:

@@ -24,7 +24,7 @@ MODES = {
 
 def indexed_ids(index: Path, count: int) -> list[str]:
     """The first `count` ids of an index: images it could read, so no 400s in the counts."""
-    from indexer.index_dir import IDS_FILE  # loads FAISS, which --help should not wait for
+    from search.index_dir import IDS_FILE  # loads FAISS, which --help should not wait for
 
     return (index / IDS_FILE).read_text(encoding="utf-8").splitlines()[:count]
 

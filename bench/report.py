@@ -28,19 +28,19 @@ def budget_table(part: dict) -> str:
     return markdown_table(header, rows, f"N = {part['count']:,}, keep = {part['keep']}")
 
 
-def structure_table(part: dict) -> str:
-    header = ["type", "params", "build (s)", "memory (MiB)", "recall@10 held-out"]
-    header += ["1 query median (ms)", "speed-up vs flat"]
+def fast_budget_table(part: dict) -> str:
+    header = ["way", "made in (s)", "memory (MiB)", "1 query median (ms)", "speed-up"]
+    header += ["recall@10", "top 10 identical to exact"]
     rows = [
         [
-            row["type"], ", ".join(f"{k}={v}" for k, v in row["params"].items()) or "-",
-            row["build_s"], f"{row['bytes'] / 2**20:.1f}", f"{row['recall_at_10_held_out']:.3f}",
-            f"{row['single']['median_ms']:.3f}", f"{row['speedup_vs_flat']:.1f}",
+            row["way"], row["made_in_s"], f"{row['bytes'] / 2**20:.1f}",
+            f"{row['single']['median_ms']:.3f}", f"{row['speedup_vs_float']:.2f}",
+            f"{row['recall_at_10']:.3f}", f"{row['identical_top10']:.3f}",
         ]
-        for row in part["types"]
+        for row in part["ways"]
     ]  # fmt: skip
-    title = f"N = {part['count']:,}, k = {part['features']}, "
-    title += f"target recall@10 {part['target_recall']}"
+    title = f"N = {part['count']:,}, k = {part['features']}: 4-bit shortlist {part['shortlist']}, "
+    title += f"IVF nprobe {part['nprobe']}"
     return markdown_table(header, rows, title)
 
 

@@ -20,7 +20,6 @@ import numpy as np
 from bench.build import gallery_or_demo
 from bench.http import indexed_ids, running_cluster, running_service, stage_split, wrk_load
 from bench.machine import describe_run
-from models.vectors import unit_rows
 
 # torch, FAISS and Ray are imported by the functions that use them: --help answers at once.
 
@@ -98,18 +97,18 @@ def python_list_bytes(index) -> dict:
 
 
 def structure_bytes_per_image(vectors: np.ndarray, budgets: list[int]) -> list[dict]:
-    """Serialised bytes per row of each FAISS structure the indexer builds, per budget."""
-    from indexer.retrieval import filled_structure, flat_at_budget, structure_bytes
+    """Bytes per row of each structure a search process holds for a budget: the float flat
+    scan, and the 4-bit codes the indexer builds (with their shortlist length)."""
+    from search.four_bit import four_bit_codes
 
     rows = []
     count = len(vectors)
     for k in budgets:
-        xb = unit_rows(vectors[:, :k])
-        structures = {"flat": (flat_at_budget(vectors, k), {})}
-        for index_type in ("ivf", "hnsw", "ivfpq"):
-            structures[index_type] = filled_structure(xb, index_type)
-        for name, (index, params) in structures.items():
-            size = structure_bytes(index)
+        codes = four_bit_codes(vectors, k)
+        for name, size, params in (
+            ("flat", 4 * count * k, {}),
+            ("4-bit codes", codes.nbytes, {"shortlist": codes.shortlist}),
+        ):
             rows.append(
                 {
                     "structure": name,
@@ -135,8 +134,8 @@ def bench_cluster(
     to one `python -m service` over the whole index, with wrk on the same images; and where a
     lone request's time goes in each (Server-Timing medians: the cluster's `forward` is the
     call to the embedding deployment, its `search` the calls to every shard)."""
-    from indexer.index_dir import load_index
     from indexer.shards import split_index
+    from search.index_dir import load_index
 
     images = [str(gallery / item) for item in indexed_ids(index_dir, 256)]
     index = load_index(index_dir)
@@ -184,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs"))
     args = parser.parse_args(argv)
     from bench.search import synthetic_vectors
-    from indexer.index_dir import load_index
+    from search.index_dir import load_index
 
     logging.basicConfig(level=logging.WARNING)
     results = describe_run("python -m bench.scaling", argv)

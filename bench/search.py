@@ -1,4 +1,5 @@
-"""Search-only benchmarks: latency per budget, approximate structures, shortlist re-ranking."""
+"""Search-only benchmarks: latency per budget, the fast budgets against the alternatives,
+shortlist re-ranking. Every search goes through the search core (search.core.SearchIndex)."""
 
 import os
 import time
@@ -8,18 +9,16 @@ import faiss
 import numpy as np
 
 from bench.timing import time_each, time_side_by_side
-from evaluation.metrics import precision_at_10
-from indexer.index_dir import LoadedIndex
-from indexer.manifest import Manifest, ModelRecord, StructureInfo
-from indexer.retrieval import (
-    build_structure,
-    flat_at_budget,
-    omp_threads,
-    recall_at_10,
-    structure_bytes,
-)
+from evaluation.metrics import precision_at_10, recall_of_found
+from indexer.duplicates import list_count
 from models.vectors import unit_rows
-from service.engine import SearchEngine, ladder_budgets
+from search.calibration import calibration_rows, cheapest, exact_neighbours, without_self
+from search.core import SearchIndex
+from search.four_bit import four_bit_budgets
+from search.index_dir import LoadedIndex
+from search.manifest import FourBitBudget, Manifest, ModelRecord
+from search.plan import SearchPlan
+from search.scan import flat_at_budget, ladder_budgets, omp_threads
 
 BUDGETS = (4, 8, 16, 32, 64)
 BATCH = 64
@@ -38,10 +37,11 @@ def synthetic_vectors(real: np.ndarray, count: int, seed: int) -> np.ndarray:
     return out
 
 
-def in_memory_index(vectors: np.ndarray) -> LoadedIndex:
-    """A flat index over `vectors` without a directory or a model, for the engine under test:
-    no files, so no content hashes."""
+def in_memory_index(vectors: np.ndarray, four_bit: str = "never") -> SearchIndex:
+    """The search core over `vectors` without a directory or a model, with the 4-bit codes
+    the indexer would write for `four_bit`: no files, so no content hashes."""
     count, keep = vectors.shape
+    budgets = four_bit_budgets(vectors, four_bit)
     manifest = Manifest(
         model=ModelRecord(
             id="none", weights_sha256="", config_sha256="", loss=None, embedding_dim=keep
@@ -49,10 +49,11 @@ def in_memory_index(vectors: np.ndarray) -> LoadedIndex:
         keep=keep,
         count=count,
         importance=(1.0,) * keep,
-        index=StructureInfo("flat", keep, exact=True, params={}, recall_at_10=1.0),
+        four_bit=tuple(FourBitBudget(b.features, b.shortlist) for b in budgets),
     )
     ids = [str(i) for i in range(count)]
-    return LoadedIndex(Path("."), manifest, vectors, ids, flat_at_budget(vectors, keep), [])
+    codes = {budget.features: budget.codes for budget in budgets}
+    return SearchIndex(LoadedIndex(Path("."), manifest, vectors, ids, [], codes), cache_bytes=0)
 
 
 def bench_budgets(
@@ -60,13 +61,14 @@ def bench_budgets(
 ) -> dict:
     """Single-query and 64-query latency at each budget, next to the bandwidth floor."""
     count, keep = vectors.shape
-    engine = SearchEngine(in_memory_index(vectors), cache_bytes=0, ladder="float")
+    engine = in_memory_index(vectors)
+    engine.warm_up(queries[0])  # the ladder, made as the service makes it before serving
     budgets = sorted({b for b in BUDGETS if b < keep} | {keep})
     rows = []
     for budget in budgets:
-        single = time_each(lambda i, b=budget: engine.search(queries[i], b, 10), repeats)
+        single = time_each(lambda i, b=budget: engine.nearest(queries[i], b, 10), repeats)
         batch = time_each(
-            lambda i, b=budget: engine.search(queries[i * BATCH : (i + 1) * BATCH], b, 10),
+            lambda i, b=budget: engine.nearest(queries[i * BATCH : (i + 1) * BATCH], b, 10),
             max(3, repeats // 10),
             warmup=1,
         )
@@ -96,20 +98,21 @@ def bench_budgets(
 
 
 def bench_quantized(vectors: np.ndarray, queries: np.ndarray, repeats: int) -> dict:
-    """The 4-bit ladder against the float ladder at each budget it covers: single-query latency
-    side by side, agreement of the top 10 with exact search on every query, memory, start-up.
-    Both scan one query per thread, as the engine does; "float, all cores" is the float scan
-    with FAISS's default OpenMP team (a thread per core) for each query, as the service ran
-    before."""
+    """The 4-bit codes against the float ladder at each budget they cover: single-query latency
+    side by side, agreement of the top 10 with exact search on every query, memory, and the
+    time to make each (the float ladder at start-up, the codes at index time). Both scan one
+    query per thread, as the search core does; "float, all cores" is the float scan with
+    FAISS's default OpenMP team (a thread per core) for each query."""
     cores = len(os.sched_getaffinity(0))
-    index = in_memory_index(vectors)
     started = time.perf_counter()
-    exact = SearchEngine(index, cache_bytes=0, ladder="float")
+    exact = in_memory_index(vectors)
+    exact.warm_up(queries[0])
     float_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    four_bit = SearchEngine(index, cache_bytes=0, ladder="4bit")
+    four_bit = in_memory_index(vectors, "always")
     four_bit_seconds = time.perf_counter() - started
-    shortlists = four_bit.quantized()
+    four_bit.warm_up(queries[0])
+    shortlists = four_bit.describe()["four_bit"]["shortlists"]
     rows = []
     for budget in shortlists:
         team = flat_at_budget(vectors, budget)
@@ -121,15 +124,15 @@ def bench_quantized(vectors: np.ndarray, queries: np.ndarray, repeats: int) -> d
 
         latency = time_side_by_side(
             {
-                "float": lambda i, b=budget: exact.search(queries[i % len(queries)], b, 10),
-                "4bit": lambda i, b=budget: four_bit.search(queries[i % len(queries)], b, 10),
+                "float": lambda i, b=budget: exact.nearest(queries[i % len(queries)], b, 10),
+                "4bit": lambda i, b=budget: four_bit.nearest(queries[i % len(queries)], b, 10),
                 "float, all cores": all_cores,
             },
             repeats,
         )
         del team
-        truth, _ = exact.search(queries, budget, 10)
-        found, _ = four_bit.search(queries, budget, 10)
+        truth, _ = exact.nearest(queries, budget, 10)
+        found, _ = four_bit.nearest(queries, budget, 10)
         # Identical top 10 (ties aside) when every rank holds the exact score.
         differs = np.any(np.abs(found - truth) > 1e-5, axis=1)
         rows.append(
@@ -160,48 +163,86 @@ def bench_quantized(vectors: np.ndarray, queries: np.ndarray, repeats: int) -> d
         "budgets": rows,
         "ladder_bytes": ladder_bytes,
         "ladder_bytes_ratio": round(ladder_bytes["float"] / ladder_bytes["4bit"], 2),
-        "startup_s": {"float": round(float_seconds, 1), "4bit": round(four_bit_seconds, 1)},
+        "made_in_s": {"float": round(float_seconds, 1), "4bit": round(four_bit_seconds, 1)},
     }
 
 
-def bench_structures(
-    vectors: np.ndarray, queries: np.ndarray, features: int, target_recall: float, repeats: int
+def bench_fast_budgets(
+    vectors: np.ndarray, queries: np.ndarray, features: int, repeats: int
 ) -> dict:
-    """Flat against IVF, HNSW and IVF-PQ at one budget: build time, memory, speed, recall."""
+    """The ways to make budget `features` fast, side by side on held-out queries: the exact
+    float scan, the 4-bit codes with their re-scored shortlist (what the indexer builds), and
+    an inverted file (IVF-flat, nprobe raised until recall@10 on gallery rows reaches 0.95).
+    Time to make, bytes held, single-query latency, recall@10 and identical top 10s."""
     gallery = unit_rows(vectors[:, :features])
     held_out = unit_rows(queries[:, :features])
+    truth_scores, truth = flat_at_budget(vectors, features).search(held_out, 10)
+    started = time.perf_counter()
     flat = flat_at_budget(vectors, features)
-    _, truth = flat.search(held_out, 10)
+    made = {"float scan": time.perf_counter() - started}
+    started = time.perf_counter()
+    codes = four_bit_budgets(vectors[:, :features], "always")[-1]
+    made["4-bit shortlist"] = time.perf_counter() - started
+    started = time.perf_counter()
+    ivf = _tuned_ivf(gallery)
+    made["ivf"] = time.perf_counter() - started
+    searches = {
+        "float scan": lambda q: flat.search(q, 10),
+        "4-bit shortlist": lambda q: codes.search(vectors, q, 10),
+        "ivf": lambda q: ivf.search(q, 10),
+    }
+    held = {
+        "float scan": 4 * gallery.size,
+        "4-bit shortlist": codes.nbytes,
+        "ivf": int(faiss.serialize_index(ivf).nbytes),
+    }
+    latency = time_side_by_side(
+        {
+            name: lambda i, run=run: run(held_out[i % len(held_out)][None])
+            for name, run in searches.items()
+        },
+        repeats,
+    )
     rows = []
-    for index_type in ("flat", "ivf", "hnsw", "ivfpq"):
-        started = time.perf_counter()
-        built = build_structure(gallery, index_type, target_recall=target_recall)
-        build_seconds = time.perf_counter() - started
-        _, found = built.index.search(held_out, 10)
-        latency = time_each(
-            lambda i, index=built.index: index.search(held_out[i : i + 1], 10), repeats
-        )
+    for name, run in searches.items():
+        scores, found = run(held_out)
+        differs = np.any(np.abs(scores - truth_scores) > 1e-5, axis=1)
         rows.append(
             {
-                "type": index_type,
-                "params": built.params,
-                "build_s": round(build_seconds, 1),
-                "bytes": structure_bytes(built.index),
-                "recall_at_10_build": built.recall_at_10,
-                "recall_at_10_held_out": round(recall_at_10(found, truth), 4),
-                "single": latency,
+                "way": name,
+                "made_in_s": round(made[name], 1),
+                "bytes": held[name],
+                "single": latency[name],
+                "recall_at_10": round(recall_of_found(found, list(truth), 10), 4),
+                "identical_top10": round(float(1 - differs.mean()), 4),
+                "speedup_vs_float": round(
+                    latency["float scan"]["median_ms"] / latency[name]["median_ms"], 2
+                ),
             }
         )
-    for row in rows:
-        row["speedup_vs_flat"] = round(
-            rows[0]["single"]["median_ms"] / row["single"]["median_ms"], 1
-        )
-    return {
-        "count": len(vectors),
-        "features": features,
-        "target_recall": target_recall,
-        "types": rows,
-    }
+    extra = {"shortlist": codes.shortlist, "nprobe": faiss.extract_index_ivf(ivf).nprobe}
+    return {"count": len(vectors), "features": features, "ways": rows, **extra}
+
+
+def _tuned_ivf(gallery: np.ndarray, target: float = 0.95) -> faiss.Index:
+    """IVF-flat over unit rows, nprobe the cheapest reaching `target` recall@10 on gallery rows."""
+    count, features = gallery.shape
+    nlist = list_count(count)
+    ivf = faiss.IndexIVFFlat(
+        faiss.IndexFlatIP(features), features, nlist, faiss.METRIC_INNER_PRODUCT
+    )
+    ivf.train(gallery[calibration_rows(count, size=64 * nlist)])
+    ivf.add(gallery)
+    rows = calibration_rows(count, seed=1)
+    truth = exact_neighbours(gallery, rows)[1]
+
+    def meets(nprobe: int) -> bool:
+        ivf.nprobe = nprobe
+        scores, found = ivf.search(gallery[rows], 11)
+        return recall_of_found(without_self(scores, found, rows, 10)[1], list(truth), 10) >= target
+
+    ivf.nprobe = cheapest([p for p in (1, 2, 4, 8, 16, 32, 64, 128, 256) if p <= nlist], meets)
+    return ivf
 
 
 def bench_rerank(
@@ -211,7 +252,8 @@ def bench_rerank(
     of shortlist-then-rerank pairs."""
     labels = np.array([item.split("/", 1)[0] if "/" in item else "" for item in ids])
     keep = vectors.shape[1]
-    engine = SearchEngine(in_memory_index(vectors), cache_bytes=1 << 30)
+    engine = in_memory_index(vectors)
+    engine.cache_bytes = 1 << 30
     rng = np.random.default_rng(seed)
     rows_asked = rng.choice(len(vectors), min(queries, len(vectors)), replace=False)
     xq = vectors[rows_asked]
@@ -223,14 +265,11 @@ def bench_rerank(
             configs += [(low, high, 50), (low, high, 200)]
     results = []
     for low, high, shortlist in configs:
-        if high is None:
-            _, I = engine.search(xq, low, 11)
-            run = lambda i, low=low: engine.search(xq[i], low, 10)  # noqa: E731
-        else:
-            _, I = engine.search_reranked(xq, low, high, shortlist + 1, 11)
-            run = lambda i, low=low, high=high, s=shortlist: engine.search_reranked(  # noqa: E731
-                xq[i], low, high, s, 10
-            )
+        plan = SearchPlan(low, 11, high, (shortlist or 0) + 1)
+        found = engine.search(xq, plan).hits
+        I = np.array([[engine.rows[item] for item, _ in hits] for hits in found])
+        single = SearchPlan(low, 10, high, shortlist or 0)
+        run = lambda i, plan=single: engine.search(xq[i : i + 1], plan)  # noqa: E731
         precision = _precision_at_10(I, rows_asked, labels) if labels.any() else None
         results.append(
             {

@@ -173,15 +173,14 @@ def measure_planted(
 ) -> list[dict]:
     """Pair precision and recall at each threshold on a planted gallery, indexed with `model`
     (default: the model `indexer build` uses when none is named), every dimension kept."""
+    from indexer.build import BuildConfig, build_index
     from indexer.duplicates import find_duplicates
-    from indexer.index_dir import load_index
+    from models.checkpoint import DEFAULT_CHECKPOINT
+    from search.core import SearchIndex
 
     index_dir = work / f"{gallery.name}-index"
-    from indexer.build import BuildConfig, build_index
-    from models.checkpoint import DEFAULT_CHECKPOINT
-
     build_index(BuildConfig(gallery=gallery, model=model or DEFAULT_CHECKPOINT, out=index_dir))
-    index = load_index(index_dir)
+    index = SearchIndex.open(index_dir)
     vectors = np.asarray(index.vectors)
     rows = []
     for threshold in thresholds:

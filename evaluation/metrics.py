@@ -11,7 +11,7 @@ from models.vectors import unit_rows
 
 def nearest(xq: np.ndarray, xb: np.ndarray, budget: int, depth: int) -> np.ndarray:
     """Rows of `xb` nearest to each query by cosine over the first `budget` columns: Q x depth."""
-    from indexer.retrieval import flat_at_budget
+    from search.scan import flat_at_budget
 
     _, found = flat_at_budget(xb, budget).search(unit_rows(xq[:, :budget]), min(depth, len(xb)))
     return found

@@ -14,19 +14,16 @@ from indexer.lock import writer_lock
 
 DEFAULT_SHARD_SIZE = 1_000_000
 # Defaults of the modules the commands run, repeated here because importing those loads torch
-# or FAISS; tests/test_cli.py keeps them equal to BuildConfig's, INDEX_TYPES and
+# or FAISS; tests/test_cli.py keeps them equal to BuildConfig's, FOUR_BIT_MODES and
 # indexer.duplicates'.
 BUILD_DEFAULTS = {
     "keep": 64,
     "batch_size": 256,
     "device": "auto",
     "workers": 2,
-    "index_type": "flat",
-    "index_features": 16,
-    "target_recall": 0.95,
-    "memory_budget_bytes": 4 << 30,
+    "four_bit": "auto",
 }
-INDEX_TYPES = ("flat", "ivf", "hnsw", "ivfpq", "auto")
+FOUR_BIT_MODES = ("auto", "always", "never")
 DUPLICATE_THRESHOLD = 0.96
 DUPLICATE_FEATURES = 16
 
@@ -71,28 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--out", type=Path, default=Path("index"), help="index directory to write")
     build.add_argument(
-        "--index-type",
-        choices=INDEX_TYPES,
-        default=BUILD_DEFAULTS["index_type"],
-        help="search structure: exact flat, approximate ivf/hnsw/ivfpq, or auto by size and memory",
-    )
-    build.add_argument(
-        "--index-features",
-        type=int,
-        default=BUILD_DEFAULTS["index_features"],
-        help="budget an approximate structure serves; other budgets stay exact (flat)",
-    )
-    build.add_argument(
-        "--target-recall",
-        type=float,
-        default=BUILD_DEFAULTS["target_recall"],
-        help="approximate types are tuned until recall@10 against exact reaches this",
-    )
-    build.add_argument(
-        "--memory-budget-mb",
-        type=int,
-        default=BUILD_DEFAULTS["memory_budget_bytes"] >> 20,
-        help="auto picks IVF-PQ when full vectors at the budget would not fit in this",
+        "--four-bit",
+        choices=FOUR_BIT_MODES,
+        default=BUILD_DEFAULTS["four_bit"],
+        help="4-bit codes that make budgets from 16 up fast (a shortlist re-scored exactly): "
+        "auto above 100,000 images",
     )
     build.add_argument(
         "--engine",
@@ -209,10 +189,7 @@ def _build(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         device=args.device,
         workers=args.workers,
-        index_type=args.index_type,
-        index_features=args.index_features,
-        target_recall=args.target_recall,
-        memory_budget_bytes=args.memory_budget_mb << 20,
+        four_bit=args.four_bit,
     )
     if args.engine == "ray":
         summary = _build_with_ray(config, args)
@@ -248,9 +225,9 @@ def _update(args: argparse.Namespace) -> None:
 
 def _duplicates(args: argparse.Namespace) -> None:
     from indexer.duplicates import find_duplicates, groups_document
-    from indexer.index_dir import load_index
+    from search.core import SearchIndex
 
-    index = load_index(args.index)
+    index = SearchIndex.open(args.index)
     verify = args.verify_features
     if verify != "keep" and not verify.isdigit():
         raise ValueError(f"--verify-features must be an integer or keep, got {verify!r}")
@@ -279,8 +256,8 @@ def _duplicates(args: argparse.Namespace) -> None:
 
 
 def _split(args: argparse.Namespace) -> None:
-    from indexer.index_dir import load_index
     from indexer.shards import split_index
+    from search.index_dir import load_index
 
     written = split_index(load_index(args.index), args.out, args.shards)
     print(f"wrote {len(written)} shards of {args.index} to {args.out}")

@@ -17,14 +17,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from indexer.gallery import GalleryFiles, ReadBatch
-from indexer.index_dir import (
-    LoadedIndex,
-    check_replaceable,
-    load_index,
-    write_index,
-)
-from indexer.manifest import BuildRecord, Manifest, ModelRecord, SkippedFile
-from indexer.retrieval import INDEX_TYPES, BuiltStructure, build_structure, choose_index_type
+from indexer.writing import check_replaceable, write_index
 from models.checkpoint import load_checkpoint
 from models.config import CONFIG_FILE, MODEL_FILES, ONNX_FILE
 from models.device import resolve_device
@@ -33,7 +26,9 @@ from models.imagefiles import list_image_files
 from models.inference import embed_pixels, for_inference
 from models.onnx_encoder import OnnxEncoder
 from models.onnx_export import export_onnx
-from models.vectors import unit_rows
+from search.four_bit import FOUR_BIT_MODES
+from search.index_dir import LoadedIndex, load_index
+from search.manifest import BuildRecord, Manifest, ModelRecord, SkippedFile
 
 logger = logging.getLogger(__name__)
 
@@ -49,10 +44,9 @@ class BuildConfig:
     batch_size: int = 256
     device: str = "auto"
     workers: int = 2
-    index_type: str = "flat"
-    index_features: int = 16
-    target_recall: float = 0.95
-    memory_budget_bytes: int = 4 << 30
+    four_bit: str = (
+        "auto"  # 4-bit codes for the fast budgets: auto (large galleries), always, never
+    )
 
 
 @dataclass(frozen=True)
@@ -60,7 +54,7 @@ class BuildSummary:
     count: int
     skipped: int
     seconds: float
-    structure: str = "flat"
+    structure: str = "flat"  # what serves the budgets, in words
     reused: int = 0  # vectors carried over bit for bit from the previous index (updates)
     embedded: int = 0
     removed: int = 0
@@ -133,12 +127,8 @@ def check_build(config: BuildConfig) -> tuple[Encoder, dict]:
         raise ValueError(f"gallery {config.gallery} is not a directory")
     if config.keep < 1:
         raise ValueError(f"--keep must be at least 1, got {config.keep}")
-    if config.index_type not in INDEX_TYPES:
-        raise ValueError(f"--index-type must be one of {', '.join(INDEX_TYPES)}")
-    if not 0 < config.target_recall <= 1:
-        raise ValueError(f"--target-recall must be in (0, 1], got {config.target_recall}")
-    if config.index_features < 1:
-        raise ValueError(f"--index-features must be at least 1, got {config.index_features}")
+    if config.four_bit not in FOUR_BIT_MODES:
+        raise ValueError(f"--four-bit must be one of {', '.join(FOUR_BIT_MODES)}")
     if config.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {config.batch_size}")
     check_replaceable(config.out)
@@ -205,7 +195,6 @@ def build_manifest(
         count=count,
         importance=tuple(importance[j] for j in order[: config.keep]),
         gallery=str(config.gallery.resolve()),
-        target_recall=config.target_recall,
         skipped=tuple(skipped),
         build=build,
     )
@@ -221,38 +210,34 @@ def write_built_index(
     skipped: list[SkippedFile],
     build: BuildRecord,
 ) -> BuildSummary:
-    """Describe the embedded gallery in a manifest, add the search structure, write it all."""
-    started = time.perf_counter()
-    structure = _search_structure(vectors, config)
-    build = dataclasses.replace(build, index_seconds=round(time.perf_counter() - started, 2))
+    """Describe the embedded gallery in a manifest and write it with its 4-bit codes."""
     manifest = build_manifest(config, model_config, count=len(ids), skipped=skipped, build=build)
-    write_index(
+    written = write_index(
         config.out,
         vectors=vectors,
         ids=ids,
         manifest=manifest,
         model_dir=config.model,
-        structure=structure,
+        four_bit=config.four_bit,
         hashes=hashes,
     )
-    described = structure.type
-    if not structure.exact:
-        described += f" at {structure.features} features, recall@10 {structure.recall_at_10:.3f}"
+    described = "flat"
+    if written.four_bit:
+        budgets = ", ".join(str(budget.features) for budget in written.four_bit)
+        described += f", 4-bit codes at {budgets} features"
     return BuildSummary(len(ids), len(skipped), build.seconds, described, embedded=build.embedded)
 
 
 def update_config(out: Path, gallery: Path, **options) -> tuple[BuildConfig, LoadedIndex]:
-    """Settings for updating the index at `out`: its own model, budget and search structure."""
+    """Settings for updating the index at `out`: its own model and budget, and 4-bit codes
+    if it held them (trained again on the updated vectors)."""
     previous = load_index(out)
-    structure = previous.structure_info
     config = BuildConfig(
         gallery=gallery,
         model=previous.model_dir,
         out=out,
         keep=previous.keep,
-        index_type=structure.type,
-        index_features=structure.features,
-        target_recall=previous.manifest.target_recall,
+        four_bit="always" if previous.manifest.four_bit else "never",
         **options,
     )
     return config, previous
@@ -267,28 +252,6 @@ def _previous_rows(previous: LoadedIndex | None) -> dict[str, tuple[str, int]]:
         item: (digest, row)
         for row, (item, digest) in enumerate(zip(previous.ids, previous.hashes, strict=True))
     }
-
-
-def _search_structure(vectors: np.ndarray, config: BuildConfig) -> BuiltStructure:
-    """index.faiss: exact over all kept columns, or approximate at the --index-features budget."""
-    features = min(config.index_features, config.keep)
-    index_type = config.index_type
-    if index_type == "auto":
-        index_type = choose_index_type(len(vectors), features, config.memory_budget_bytes)
-    if index_type == "flat":
-        return build_structure(unit_rows(vectors), "flat")
-    structure = build_structure(
-        unit_rows(vectors[:, :features]), index_type, target_recall=config.target_recall
-    )
-    if structure.recall_at_10 < config.target_recall:
-        logger.warning(
-            "%s at %d features reaches recall@10 %.3f, below the target %.2f",
-            index_type,
-            features,
-            structure.recall_at_10,
-            config.target_recall,
-        )
-    return structure
 
 
 def _listable(files: list[Path], gallery: Path) -> tuple[list[Path], list[str], list[SkippedFile]]:

@@ -7,20 +7,21 @@ inverted file over that prefix, so it reads a sliver of the N x N pairs at a fra
 width. Only the candidates are confirmed at the full budget (`verify_features`).
 
 Both the prefix's cosine floor and the number of cells probed are calibrated on the gallery
-itself, as the 4-bit ladder's shortlist is: the exact duplicates of a sample of rows (cosine at
+itself, as the 4-bit codes' shortlist is: the exact duplicates of a sample of rows (cosine at
 the verify budget >= threshold, against the whole gallery) must pass the floor and be found
 in the cells probed. Confirmed pairs are gathered into groups around their best-connected items.
 """
 
+import math
 import os
 from dataclasses import dataclass, field
 
 import faiss
 import numpy as np
 
-from indexer.calibration import calibration_rows, cheapest, exact_neighbours
-from indexer.retrieval import list_count, omp_threads
 from models.vectors import unit_rows
+from search.calibration import calibration_rows, cheapest, exact_neighbours
+from search.scan import omp_threads
 
 DEFAULT_THRESHOLD = 0.96  # cosine at the verify budget, chosen by python -m evaluation.duplicates
 DEFAULT_FEATURES = 16  # half the time of 8 at 60k, and no pair fewer (docs/duplicates.md)
@@ -299,3 +300,10 @@ def check_duplicate_settings(
         raise ValueError(
             f"k_features must be from 1 to the verify budget ({verify_features}), got {k_features}"
         )
+
+
+def list_count(count: int) -> int:
+    """About 4 sqrt(N) inverted lists, a power of two, with at least 39 training points each."""
+    wanted = 2 ** round(math.log2(max(1.0, 4 * math.sqrt(count))))
+    most = 2 ** int(math.log2(max(1, count // 39)))
+    return max(1, min(wanted, most))

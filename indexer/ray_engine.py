@@ -30,12 +30,13 @@ from indexer.build import (
     write_built_index,
 )
 from indexer.gallery import read_files
-from indexer.index_dir import load_index, write_index
-from indexer.manifest import BuildRecord, SkippedFile
 from indexer.shards import SHARD_NAME, merge_shards
+from indexer.writing import write_index
 from models.checkpoint import load_checkpoint
 from models.config import EncoderConfig
 from models.inference import embed_pixels, for_inference
+from search.index_dir import load_index
+from search.manifest import BuildRecord, SkippedFile
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +106,9 @@ def _build_on_ray(
     shutil.rmtree(shards_root, ignore_errors=True)
     started = time.perf_counter()
     batches = _embedded_batches(files, encoder.config, config, checkpoint, actors=actors, gpus=gpus)
-    writer = _ShardWriter(shards_root, config, model_config, relative, shard_size)
+    # Shards about to be merged need no 4-bit codes: the merged index gets its own.
+    shard_config = config if not merge else dataclasses.replace(config, four_bit="never")
+    writer = _ShardWriter(shards_root, shard_config, model_config, relative, shard_size)
     for batch in batches:
         writer.add(batch)
     shard_dirs = writer.finish()
@@ -274,6 +277,7 @@ class _ShardWriter:
             ),
             model_dir=self.config.model,
             hashes=[rows[p][0] for p in kept],
+            four_bit=self.config.four_bit,
         )
         self.written.append(out)
         self.kept += len(kept)

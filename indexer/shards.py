@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.index_dir import LoadedIndex, load_index, write_index
+from indexer.writing import write_index
+from search.index_dir import LoadedIndex, load_index
 
 SHARD_NAME = "shard-{:05d}"
 
@@ -52,7 +53,7 @@ def split_index(index: LoadedIndex, shards_root: Path, count: int) -> list[Path]
     bounds = np.linspace(0, len(index.ids), count + 1).round().astype(int)
     written = []
     for shard, (start, stop) in enumerate(itertools.pairwise(bounds)):
-        # Each shard gets an exact flat structure and its own checksums (write_index).
+        # Each shard gets its own checksums, and 4-bit codes if the whole index had them.
         manifest = dataclasses.replace(
             index.manifest,
             count=int(stop - start),
@@ -66,6 +67,7 @@ def split_index(index: LoadedIndex, shards_root: Path, count: int) -> list[Path]
             hashes=index.hashes[start:stop],
             manifest=manifest,
             model_dir=index.model_dir,
+            four_bit="always" if index.manifest.four_bit else "never",
         )
         written.append(out)
     return written

@@ -69,14 +69,14 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
         loaded = state or load_state(active, on_batch=metrics.embed_batch.observe)
         if state is not None:
             loaded.embedder.on_batch = metrics.embed_batch.observe
-        metrics.describe_index(loaded.engine.count, loaded.engine.memory())
+        metrics.describe_index(loaded.searcher.count, loaded.searcher.memory())
         app.state.service = loaded
         logger.info(
             "serving %d items from %s (keep=%d, %s)",
-            loaded.engine.count,
+            loaded.searcher.count,
             active.index,
-            loaded.index.keep,
-            loaded.index.structure_info.type,
+            loaded.searcher.keep,
+            loaded.searcher.describe()["index_type"],
         )
         yield
 

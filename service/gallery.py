@@ -8,10 +8,7 @@ from pathlib import Path
 from PIL import Image
 
 from models.imagefiles import open_image
-
-
-class ItemNotFound(LookupError):
-    """The id is not a servable gallery item; the message is meant for the caller."""
+from search.plan import ItemNotFound
 
 
 class GalleryFiles:
@@ -22,19 +19,13 @@ class GalleryFiles:
     encoded forms and links out of the gallery all end in ItemNotFound (404).
     """
 
-    def __init__(self, root: Path | None, ids: list[str]) -> None:
+    def __init__(self, root: Path | None, rows: dict[str, int]) -> None:
         self.root = root.resolve() if root is not None and root.is_dir() else None
-        self.rows = {item: row for row, item in enumerate(ids)}
+        self.rows = rows  # id -> row, the search core's
         self.thumbnail = lru_cache(maxsize=4096)(self._thumbnail)
 
     def holds(self, item_id: str) -> bool:
         return item_id in self.rows
-
-    def row(self, item_id: str) -> int:
-        try:
-            return self.rows[item_id]
-        except KeyError:
-            raise ItemNotFound(f"no gallery item with id {item_id!r}") from None
 
     def path(self, item_id: str) -> Path:
         if not self.holds(item_id):

@@ -19,7 +19,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
-from indexer.index_dir import process_exists
+from indexer.writing import process_exists
 from service.state import ServiceState, load_state
 
 logger = logging.getLogger(__name__)
@@ -35,8 +35,8 @@ async def reload_in_place(app: FastAPI) -> tuple[ServiceState, ServiceState]:
         load_state, app.state.settings, app.state.metrics.embed_batch.observe
     )
     previous, app.state.service = app.state.service, state
-    app.state.metrics.describe_index(state.engine.count, state.engine.memory())
-    logger.info("reloaded index %s -> %s", previous.index.version, state.index.version)
+    app.state.metrics.describe_index(state.searcher.count, state.searcher.memory())
+    logger.info("reloaded index %s -> %s", previous.version, state.version)
     return previous, state
 
 

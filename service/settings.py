@@ -1,7 +1,6 @@
 """Service settings: command-line flags or environment variables (prefix TRICL_)."""
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,7 +21,7 @@ class Settings(BaseSettings):
         1,
         ge=1,
         le=64,
-        description="processes serving the port; each holds its own ladder (see docs/design.md)",
+        description="processes serving the port; each holds its own float ladder (docs/design.md)",
     )
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="larger uploads get 413")
     max_batch_files: int = Field(
@@ -39,11 +38,6 @@ class Settings(BaseSettings):
         256 * 1024 * 1024,
         ge=0,
         description="memory for budgets outside the ladder of powers of two, built on first use",
-    )
-    ladder: Literal["auto", "float", "4bit"] = Field(
-        "auto",
-        description="budgets from 16 up as 4-bit codes with an exact re-score of a shortlist "
-        "(4bit; not guaranteed exact), as float32 (float, exact), or 4bit above 100,000 items",
     )
     embed_max_batch: int = Field(
         64, ge=1, le=1024, description="query images per forward pass; 1 embeds each alone"

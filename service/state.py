@@ -1,4 +1,5 @@
-"""What the service holds in memory once started: the index, its engine and its model."""
+"""What the service holds in memory once started: the search core over its index, and the
+index's model."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -6,15 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.index_dir import IndexModel, LoadedIndex, load_index
-from indexer.manifest import MANIFEST_FILE
 from models.config import ONNX_FILE, EncoderConfig, read_config
 from models.onnx_encoder import OnnxEncoder
+from search.core import SearchIndex
+from search.index_dir import IndexModel
+from search.manifest import MANIFEST_FILE
 from service.duplicates import DuplicateGroupsCache
 from service.embedding import PixelEncoder, QueryEmbedder
-from service.engine import SearchEngine, ladder_budgets
 from service.gallery import GalleryFiles
-from service.searcher import LocalSearcher
 from service.settings import Settings
 
 # A query's forward pass runs on one thread, as its FAISS scan does: requests already run side
@@ -25,54 +25,51 @@ QUERY_THREADS = 1
 
 @dataclass(frozen=True)
 class ServiceState:
-    index: LoadedIndex
-    engine: SearchEngine
+    searcher: SearchIndex
     embedder: QueryEmbedder
     model_config: dict
     gallery: GalleryFiles
     duplicates: DuplicateGroupsCache
-    searcher: LocalSearcher
 
     @property
     def version(self) -> str:
-        return self.index.version
+        return self.searcher.version
 
     @property
     def importance(self) -> tuple[float, ...]:
-        return self.index.manifest.importance
+        return self.searcher.index.manifest.importance
 
 
 def load_state(
     settings: Settings, on_batch: Callable[[int], None] = lambda size: None
 ) -> ServiceState:
     """Load and cross-check the index and the model stored inside it."""
-    index, model_config = open_index(settings)
-    engine = SearchEngine(index, cache_bytes=settings.budget_cache_bytes, ladder=settings.ladder)
-    embedder = query_embedder(index, model_config, settings, on_batch)
-    warm_up(embedder, engine)
-    indexed_gallery = index.manifest.gallery
+    searcher, model_config = open_index(settings)
+    embedder = query_embedder(searcher.index, model_config, settings, on_batch)
+    searcher.warm_up(warm_up_model(embedder))
+    indexed_gallery = searcher.index.manifest.gallery
     gallery_root = settings.gallery or (Path(indexed_gallery) if indexed_gallery else None)
-    gallery = GalleryFiles(gallery_root, index.ids)
-    searcher = LocalSearcher(index, engine, gallery)
+    gallery = GalleryFiles(gallery_root, searcher.rows)
     duplicates = DuplicateGroupsCache(searcher.gallery_vectors)
-    return ServiceState(index, engine, embedder, model_config, gallery, duplicates, searcher)
+    return ServiceState(searcher, embedder, model_config, gallery, duplicates)
 
 
-def open_index(settings: Settings) -> tuple[LoadedIndex, dict]:
+def open_index(settings: Settings) -> tuple[SearchIndex, dict]:
     """The index (verified against its checksums) and its model's config, checked to match."""
     if not (Path(settings.index) / MANIFEST_FILE).is_file():
         raise ValueError(
             "it is not an index directory (no manifest.json); "
             "build one with python -m indexer build"
         )
-    index = load_index(Path(settings.index))
-    model_config = read_config(index.model_dir)
-    if model_config["id"] != index.manifest.model.id:
+    searcher = SearchIndex.open(Path(settings.index), cache_bytes=settings.budget_cache_bytes)
+    manifest = searcher.index.manifest
+    model_config = read_config(searcher.index.model_dir)
+    if model_config["id"] != manifest.model.id:
         raise ValueError(
-            f"the index was built with model {index.manifest.model.id} "
+            f"the index was built with model {manifest.model.id} "
             f"but holds {model_config['id']}: rebuild the index"
         )
-    return index, model_config
+    return searcher, model_config
 
 
 def index_problem(settings: Settings) -> str | None:
@@ -85,7 +82,7 @@ def index_problem(settings: Settings) -> str | None:
 
 
 def query_embedder(
-    index: LoadedIndex | IndexModel,
+    index: IndexModel,
     model_config: dict,
     settings: Settings,
     on_batch: Callable[[int], None] = lambda size: None,
@@ -101,7 +98,7 @@ def query_embedder(
 
 
 def load_query_encoder(
-    index: LoadedIndex | IndexModel, model_config: dict, *, threads: int | None = None
+    index: IndexModel, model_config: dict, *, threads: int | None = None
 ) -> PixelEncoder:
     """ONNX Runtime over the index's model/model.onnx (every index holds it, verified against
     the manifest when loaded): the service needs no torch.
@@ -110,16 +107,10 @@ def load_query_encoder(
     return OnnxEncoder(index.model_dir / ONNX_FILE, config, threads=threads)
 
 
-def warm_up(embedder: QueryEmbedder, engine: SearchEngine) -> None:
-    """One forward pass at the batch sizes queries will use and one search per ladder budget,
-    before /health answers: the first calls allocate ONNX Runtime's memory arena and touch the
-    ladder's pages for the first time, which would otherwise land on the first users' requests.
-    """
-    warm_up_ladder(engine, warm_up_model(embedder))
-
-
 def warm_up_model(embedder: QueryEmbedder) -> np.ndarray:
-    """One forward pass at each batch size queries will use; returns a query vector."""
+    """One forward pass at each batch size queries will use, before /health answers (the first
+    allocates ONNX Runtime's memory arena, which would otherwise land on the first users'
+    requests); returns a query vector."""
     config = embedder.encoder.config
     for batch in sorted({1, embedder.max_batch}):
         pixels = np.zeros(
@@ -127,9 +118,3 @@ def warm_up_model(embedder: QueryEmbedder) -> np.ndarray:
         )
         query = embedder.encoder.embed(pixels, keep=embedder.keep)[0]
     return query
-
-
-def warm_up_ladder(engine: SearchEngine, query: np.ndarray) -> None:
-    """One search per ladder budget: its pages are touched before the first user's request."""
-    for budget in ladder_budgets(engine.keep):
-        engine.search(query, budget, 10)

@@ -14,9 +14,9 @@ import models.__main__ as models_cli
 from indexer.build import BuildConfig
 from indexer.duplicates import DEFAULT_FEATURES, DEFAULT_THRESHOLD
 from indexer.lock import writer_lock
-from indexer.retrieval import INDEX_TYPES
 from models.losses import LOSSES
 from models.train import TrainConfig
+from search.four_bit import FOUR_BIT_MODES
 from tests.helpers.commands import COMMANDS, MEASUREMENTS, ROOT
 
 HEAVY = ("torch", "ray", "faiss", "onnxruntime", "scipy", "matplotlib", "service.app")
@@ -81,7 +81,7 @@ def test_the_indexer_command_line_has_the_library_defaults():
     """The command line repeats them so as not to import the modules that define them."""
     for name, value in indexer_cli.BUILD_DEFAULTS.items():
         assert getattr(BuildConfig, name) == value, name
-    assert indexer_cli.INDEX_TYPES == INDEX_TYPES
+    assert indexer_cli.FOUR_BIT_MODES == FOUR_BIT_MODES
     assert indexer_cli.DUPLICATE_THRESHOLD == DEFAULT_THRESHOLD
     assert indexer_cli.DUPLICATE_FEATURES == DEFAULT_FEATURES
 

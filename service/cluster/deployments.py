@@ -1,7 +1,7 @@
 """The Ray Serve deployments: a searcher per index shard, and the ingress.
 
-Each shard deployment holds one shard's ladder (its N replicas each hold a copy) and answers
-`find` with that shard's exact best rows. The ingress serves the service's own routes: it
+Each shard deployment holds one shard's search core (its N replicas each hold a copy) and
+answers `search` with that shard's best rows. The ingress serves the service's own routes: it
 embeds each query itself, with the index's ONNX model batched across the requests it holds as
 the service does, and sends the vector to every shard, merging their answers by score. A
 separate model deployment would cost a hop between processes (about 5 ms of latency and as
@@ -17,15 +17,11 @@ from fastapi import FastAPI
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from indexer.index_dir import load_index
-from indexer.manifest import Manifest
 from indexer.shards import load_shards, shard_dirs
-from service.engine import SearchEngine
-from service.gallery import GalleryFiles, ItemNotFound
-from service.plan import SearchPlan
-from service.searcher import FolderEmpty, Found, Hits, LocalSearcher
+from search.core import SearchIndex
+from search.manifest import Manifest
+from search.plan import FolderEmpty, Found, Hits, ItemNotFound, SearchPlan
 from service.settings import Settings
-from service.state import warm_up_ladder
 
 # Replicas ask for no whole CPU: on small nodes the shards and the ingress (with the model) share
 # the cores, as the processes of one `python -m service` share them.
@@ -34,23 +30,17 @@ NO_CPU_RESERVED = {"num_cpus": 0}
 
 @serve.deployment(ray_actor_options=NO_CPU_RESERVED, health_check_period_s=2)
 class ShardSearch:
-    """One shard of the gallery: its search engine and its ids."""
+    """One shard of the gallery, opened by the search core."""
 
     def __init__(self, index_dir: str, settings: Settings) -> None:
-        index = load_index(Path(index_dir))
-        engine = SearchEngine(
-            index, cache_bytes=settings.budget_cache_bytes, ladder=settings.ladder
-        )
-        warm_up_ladder(engine, np.ones(engine.keep, np.float32))
-        gallery = GalleryFiles(None, index.ids)
-        self.searcher = LocalSearcher(index, engine, gallery)
-        self.index = index
+        self.searcher = SearchIndex.open(Path(index_dir), cache_bytes=settings.budget_cache_bytes)
+        self.searcher.warm_up(np.ones(self.searcher.keep, np.float32))
 
-    def find(self, queries: np.ndarray, plan: SearchPlan) -> Found | None:
+    def search(self, queries: np.ndarray, plan: SearchPlan) -> Found | None:
         """This shard's best items for each query; None when no item of it is under the
         folder asked for (another shard may have some)."""
         try:
-            return self.searcher.find(queries, plan)
+            return self.searcher.search(queries, plan)
         except FolderEmpty:
             return None
 
@@ -78,7 +68,7 @@ class ShardSearch:
 
     def describe(self) -> Manifest:
         """This shard's manifest (its `version` names the shard's build)."""
-        return self.index.manifest
+        return self.searcher.index.manifest
 
 
 @serve.deployment(ray_actor_options=NO_CPU_RESERVED)

@@ -20,17 +20,17 @@ from fastapi.responses import JSONResponse
 from ray import serve
 from ray.serve.handle import DeploymentHandle, DeploymentResponse
 
-from indexer.index_dir import load_index_model
-from indexer.manifest import Manifest
 from models.config import read_config
+from search.index_dir import load_index_model
+from search.manifest import Manifest
+from search.plan import FolderEmpty, Found, Hits, ItemNotFound, SearchPlan
 from service.app import configure_app
 from service.duplicates import DuplicateGroupsCache
 from service.embedding import QueryEmbedder
-from service.gallery import ItemNotFound, SharedGalleryFiles
+from service.gallery import SharedGalleryFiles
 from service.metrics import ServiceMetrics
-from service.plan import SearchPlan
 from service.routes import admin, items, observability, page, search, status
-from service.searcher import FolderEmpty, Found, Hits, merge_extremes, merge_found, merge_hits
+from service.searcher import merge_extremes, merge_found, merge_hits
 from service.settings import Settings
 from service.state import query_embedder, warm_up_model
 
@@ -69,7 +69,7 @@ class ClusterSearcher:
         self.generation = generation
         self.keep = described[0].keep
 
-    def find(self, queries: np.ndarray, plan: SearchPlan) -> Found:
+    def search(self, queries: np.ndarray, plan: SearchPlan) -> Found:
         if plan.rerank_features is None:
             return self._found_everywhere(queries, plan)
         # Re-ranking as one index does it: one shortlist over all shards at k_features, then
@@ -82,7 +82,9 @@ class ClusterSearcher:
         return Found(hits, False, shortlisted.version)
 
     def _found_everywhere(self, queries: np.ndarray, plan: SearchPlan) -> Found:
-        found = [answer for answer in self._everywhere("find", queries, plan) if answer is not None]
+        found = [
+            answer for answer in self._everywhere("search", queries, plan) if answer is not None
+        ]
         if not found:
             raise FolderEmpty(f"no gallery item has an id under {plan.under!r}")
         return merge_found(found, plan.top_k)

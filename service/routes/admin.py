@@ -45,8 +45,8 @@ async def reload(request: Request, settings: SettingsDep) -> dict:
         serving = await siblings.wait_for_all(generation, RELOAD_WAIT_S)
     return {
         "status": "reloaded" if serving == workers else "partly reloaded",
-        "previous_version": previous.index.version,
-        "version": state.index.version,
-        "count": state.index.manifest.count,
+        "previous_version": previous.version,
+        "version": state.version,
+        "count": state.searcher.count,
         "workers": serving,
     }

@@ -8,6 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
 from indexer.duplicates import DEFAULT_FEATURES, DEFAULT_THRESHOLD, check_duplicate_settings
+from search.plan import ItemNotFound
 from service.api_models import (
     DuplicatesResponse,
     FeatureExamples,
@@ -16,7 +17,6 @@ from service.api_models import (
     error_responses,
 )
 from service.deps import StateDep
-from service.gallery import ItemNotFound
 from service.security import ApiKey
 
 router = APIRouter(

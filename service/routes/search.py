@@ -13,6 +13,7 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
+from search.plan import FolderEmpty, Found, ItemNotFound, SearchPlan
 from service.api_models import (
     BatchEntry,
     BatchError,
@@ -23,10 +24,7 @@ from service.api_models import (
     error_responses,
 )
 from service.deps import PlanDep, SettingsDep, StateDep
-from service.gallery import ItemNotFound
 from service.images import ImageRejected, decode_upload
-from service.plan import SearchPlan
-from service.searcher import FolderEmpty, Found
 from service.security import ApiKey
 from service.settings import Settings
 from service.state import ServiceState
@@ -116,7 +114,7 @@ def _find_similar(state: ServiceState, plan: SearchPlan, item_id: str) -> Found:
 
 def _find(state: ServiceState, plan: SearchPlan, queries: np.ndarray) -> Found:
     try:
-        return state.searcher.find(queries, plan)
+        return state.searcher.search(queries, plan)
     except FolderEmpty as error:
         raise HTTPException(404, str(error)) from None
 

@@ -37,12 +37,14 @@ def test_the_benchmark_runs_end_to_end_at_a_tiny_size(gallery, tmp_path, capsys)
     assert all(0 <= row["identical_top10"] <= 1 for row in quantized["budgets"])
     assert quantized["ladder_bytes"]["4bit"] < quantized["ladder_bytes"]["float"]
     memory = {(row["index"], row["ladder"]): row["rss_mib"] for row in results["memory"]}
-    assert set(memory) == {(i, ladder) for i in ("flat", "ivfpq") for ladder in ("float", "4bit")}
+    assert set(memory) == {("flat", "float"), ("flat", "4bit")}
     assert all(rss["VmRSS"] >= rss["RssAnon"] > 0 for rss in memory.values())
-    types = {row["type"]: row for row in results["ann"]["types"]}
-    assert set(types) == {"flat", "ivf", "hnsw", "ivfpq"}
-    assert types["flat"]["recall_at_10_held_out"] == 1.0
-    assert all(0 < row["recall_at_10_held_out"] <= 1 for row in types.values())
+    assert [part["count"] for part in results["fast_budgets"]] == [23, 3000]
+    ways = {row["way"]: row for row in results["fast_budgets"][1]["ways"]}
+    assert set(ways) == {"float scan", "4-bit shortlist", "ivf"}
+    assert ways["float scan"]["recall_at_10"] == ways["float scan"]["identical_top10"] == 1.0
+    assert all(0 < row["recall_at_10"] <= 1 for row in ways.values())
+    assert ways["4-bit shortlist"]["bytes"] < ways["float scan"]["bytes"]
     pairs = [run for run in results["rerank"]["runs"] if run["rerank_features"]]
     assert pairs and all(run["p_at_10"] is not None for run in results["rerank"]["runs"])
     runs = results["http"]["runs"]
@@ -86,7 +88,7 @@ def test_the_scaling_benchmark_runs_at_a_tiny_size(gallery, tmp_path, local_ray)
         (row["structure"], row["k"]): row["bytes_per_image"] for row in results["bytes_per_image"]
     }
     assert sizes[("flat", 16)] == 64.0 and sizes[("flat", 32)] == 128.0  # 4 bytes a feature
-    assert sizes[("ivfpq", 32)] < sizes[("flat", 32)] < sizes[("hnsw", 32)]
+    assert sizes[("4-bit codes", 16)] == 8.0 and sizes[("4-bit codes", 32)] == 16.0  # half a byte
     serving = [(row["setup"], row["shards"], row["concurrency"]) for row in results["serving"]]
     assert serving == [("one service", 1, 2)]
     assert all(row["requests"] > 0 and row["errors"] == 0 for row in results["serving"])

@@ -4,7 +4,7 @@ import dataclasses
 import shutil
 from pathlib import Path
 
-from indexer.manifest import MANIFEST_FILE, read_manifest
+from search.manifest import MANIFEST_FILE, read_manifest
 
 
 def older_format_copy(index_dir: Path, out: Path, index_format: int = 1) -> Path:

@@ -3,14 +3,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from search.index_dir import load_index, load_index_model
 from PIL import Image
 
 from indexer.__main__ import main
 from indexer.build import BuildConfig, build_index
 from indexer.demo import write_demo_gallery
-from indexer.index_dir import load_index, load_index_model
-from indexer.manifest import SkippedFile, StructureInfo, read_manifest
 from models.checkpoint import SMALL_CNN_CHECKPOINT, load_checkpoint
+from search.manifest import SkippedFile, codes_file, read_manifest
 from tests.helpers.commands import small_cnn_build
 from tests.helpers.images import BROKEN, garment, write_gallery, write_idx
 
@@ -63,8 +63,6 @@ def test_cli_build_prints_a_summary_and_replaces_an_existing_index(gallery, tmp_
         (["--keep", "129"], "--keep 129 is larger than the model's 128 dimensions"),
         (["--keep", "0"], "--keep must be at least 1"),
         (["--model", "/nonexistent/model"], "is not a model checkpoint"),
-        (["--index-features", "0"], "--index-features must be at least 1"),
-        (["--target-recall", "1.5"], "--target-recall must be in (0, 1]"),
     ],
 )
 def test_bad_arguments_exit_non_zero_with_one_line(gallery, tmp_path, capsys, arguments, message):
@@ -162,25 +160,26 @@ def test_a_file_name_with_a_line_break_is_skipped_not_corrupting_ids(tmp_path):
     )
 
 
-def test_cli_builds_an_approximate_index_that_records_its_recall(gallery, tmp_path, capsys):
+def test_cli_builds_the_four_bit_codes_when_asked_and_update_keeps_them(
+    gallery, tmp_path, capsys
+):
     out = tmp_path / "index"
-    args = small_cnn_build(gallery, out, "--workers", "0")
-    assert main([*args, "--index-type", "hnsw", "--index-features", "8"]) == 0
-    assert "hnsw at 8 features, recall@10" in capsys.readouterr().out
+    args = small_cnn_build(gallery, out, "--workers", "0", "--keep", "32")
+    assert main([*args, "--four-bit", "always"]) == 0
+    assert "4-bit codes at 16, 32 features" in capsys.readouterr().out
     index = load_index(out)
-    info = index.structure_info
-    assert info.type == "hnsw" and info.features == 8 and not info.exact
-    assert 0 < info.recall_at_10 <= 1 and "efSearch" in info.params
-    assert index.structure.d == 8 and index.structure.ntotal == 23
+    assert [budget.features for budget in index.manifest.four_bit] == [16, 32]
+    assert index.codes[16].ntotal == 23 and index.codes[32].d == 32
+    assert index.manifest.build.index_seconds is not None
+    update = ["update", "--gallery", str(gallery), "--out", str(out), "--workers", "0"]
+    assert main(update) == 0
+    assert sorted(load_index(out).codes) == [16, 32]
 
 
-def test_auto_on_a_small_gallery_is_exact(gallery, tmp_path):
+def test_auto_on_a_small_gallery_writes_no_codes(gallery, tmp_path):
     out = tmp_path / "index"
-    args = small_cnn_build(gallery, out, "--workers", "0")
-    assert main([*args, "--index-type", "auto"]) == 0
-    assert load_index(out).structure_info == StructureInfo(
-        type="flat", features=64, exact=True, params={}, recall_at_10=1.0
-    )
+    assert main(small_cnn_build(gallery, out, "--workers", "0")) == 0
+    assert load_index(out).manifest.four_bit == () and not list(out.glob(codes_file(16)))
 
 
 def test_each_file_is_hashed_and_decoded_from_one_read(gallery, tmp_path):

@@ -9,10 +9,10 @@ import time
 
 import numpy as np
 import pytest
+from search.index_dir import load_index
 from PIL import Image
 
 from indexer.__main__ import main
-from indexer.index_dir import load_index
 from models.checkpoint import SMALL_CNN_CHECKPOINT
 from tests.helpers.commands import small_cnn_build
 from tests.helpers.disk import small_disk

@@ -5,8 +5,8 @@ import subprocess
 import sys
 
 import pytest
+from search.index_dir import load_index
 
-from indexer.index_dir import load_index
 from indexer.lock import lock_path
 from models.checkpoint import SMALL_CNN_CHECKPOINT
 

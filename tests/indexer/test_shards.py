@@ -4,11 +4,11 @@ merge of shards' answers (service.searcher) that serving them relies on."""
 import numpy as np
 import pytest
 
-from indexer.index_dir import load_index
 from indexer.shards import load_shards, merge_shards, split_index
-from service.engine import SearchEngine
-from service.gallery import GalleryFiles
-from service.searcher import Found, LocalSearcher, merge_extremes, merge_found
+from search.core import SearchIndex
+from search.index_dir import load_index
+from search.plan import Found
+from service.searcher import merge_extremes, merge_found
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +50,8 @@ def test_shards_answers_merge_by_score_per_query():
     assert not merged.exact and merged.version == "va,vb"
 
 
-def searcher_of(index) -> LocalSearcher:
-    return LocalSearcher(index, SearchEngine(index, cache_bytes=0), GalleryFiles(None, index.ids))
+def searcher_of(index) -> SearchIndex:
+    return SearchIndex(index, cache_bytes=0)
 
 
 def test_shards_feature_extremes_and_vectors_merge_into_the_whole_gallerys(index_dir, shards):
@@ -66,3 +66,14 @@ def test_shards_feature_extremes_and_vectors_merge_into_the_whole_gallerys(index
     assert (np.concatenate([part_vectors for part_vectors, _ in pieces]) == vectors).all()
     assert all(any(part.holds(item) for part in parts) for item in ids)
     assert not any(part.holds("nope.png") for part in parts)
+
+
+def test_shards_of_an_index_with_four_bit_codes_hold_their_own(tmp_path):
+    from tests.search.test_core import write_vectors
+
+    xb = np.random.default_rng(0).standard_normal((600, 16)).astype(np.float32)
+    whole = write_vectors(tmp_path / "index", xb, four_bit="always")
+    split_index(whole.index, tmp_path / "shards", 2)
+    for shard in load_shards(tmp_path / "shards"):
+        assert [budget.features for budget in shard.manifest.four_bit] == [16]
+        assert shard.codes[16].ntotal == len(shard.ids) == 300

@@ -3,10 +3,10 @@ import io
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from search.index_dir import load_index
 from PIL import Image
 
 from indexer.build import BuildConfig, build_index
-from indexer.index_dir import load_index
 from models.checkpoint import SMALL_CNN_CHECKPOINT, load_checkpoint
 from models.imagefiles import open_image
 from models.inference import embed_pixels
@@ -126,7 +126,7 @@ def test_info_states_the_memory_of_each_search_structure(client):
     }
     assert ladder == {k: 4 * 23 * k for k in (1, 2, 4, 8, 16, 32)}
     assert info["memory"]["total_bytes"] == sum(held["bytes"] for held in structures)
-    assert info["index"]["exact"] and info["embedding"]["max_batch"] >= 1
+    assert info["exact"] and info["embedding"]["max_batch"] >= 1
 
 
 def test_reranking_returns_the_shortlist_ordered_at_the_larger_budget(client, index_dir, gallery):

@@ -13,10 +13,10 @@ from contextlib import contextmanager
 
 import httpx
 import pytest
+from search.index_dir import load_index
 
 from bench.http import running_cluster, wait_healthy
 from indexer.build import BuildConfig, build_index
-from indexer.index_dir import load_index
 from indexer.shards import load_shards, split_index
 from models.checkpoint import SMALL_CNN_CHECKPOINT
 

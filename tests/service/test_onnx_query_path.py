@@ -6,8 +6,8 @@ import sys
 
 import numpy as np
 import pytest
+from search.index_dir import load_index
 
-from indexer.index_dir import load_index
 from models.checkpoint import load_checkpoint
 from models.config import ONNX_FILE, EncoderConfig
 from models.encoder import Encoder

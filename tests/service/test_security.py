@@ -63,7 +63,7 @@ def test_cors_is_closed_by_default_and_opens_to_configured_origins(index_dir):
 
 def test_an_unexpected_error_is_a_generic_500_without_paths(index_dir, monkeypatch):
     with TestClient(create_app(Settings(index=index_dir)), raise_server_exceptions=False) as client:
-        engine = client.app.state.service.engine
+        engine = client.app.state.service.searcher
 
         def broken(*args, **kwargs):
             raise RuntimeError(f"cannot read {index_dir}/vectors.npy")

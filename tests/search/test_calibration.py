@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from indexer.calibration import calibration_rows, cheapest, exact_neighbours, without_self
 from models.vectors import unit_rows
+from search.calibration import calibration_rows, cheapest, exact_neighbours, without_self
 
 
 def test_exact_neighbours_leave_each_row_out_and_match_brute_force():

@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 import pytest
+from search.index_dir import load_index, load_index_model
 
 from indexer.__main__ import main
-from indexer.index_dir import load_index, load_index_model
-from indexer.manifest import INDEX_FORMAT, MANIFEST_FILE, BuildRecord, read_manifest
+from search.manifest import INDEX_FORMAT, MANIFEST_FILE, BuildRecord, read_manifest
 from tests.helpers.indexes import older_format_copy
 
 
@@ -29,8 +29,8 @@ def test_a_manifest_reads_back_as_written_under_the_contracts_names(index_dir):
     assert (index_dir / MANIFEST_FILE).read_text() == manifest.to_json()
     document = json.loads(manifest.to_json())
     contract = {"format", "model", "keep", "count", "importance", "created", "skipped"}
-    assert contract <= set(document) and document["format"] == INDEX_FORMAT == 2
-    assert {"index", "checksums", "gallery", "metric", "build"} <= set(document)
+    assert contract <= set(document) and document["format"] == INDEX_FORMAT == 3
+    assert {"four_bit", "checksums", "gallery", "metric", "build"} <= set(document)
 
 
 def test_every_build_figure_is_written_and_read_back(index_dir, tmp_path):
@@ -69,8 +69,8 @@ def test_updating_an_index_of_an_older_format_names_the_rebuild(
 
 
 def test_a_newer_or_missing_format_is_refused(index_dir, tmp_path):
-    newer = older_format_copy(index_dir, tmp_path / "newer", index_format=3)
-    with pytest.raises(ValueError, match=r"^manifest\.json: format must be 2, got 3 \("):
+    newer = older_format_copy(index_dir, tmp_path / "newer", index_format=4)
+    with pytest.raises(ValueError, match=r"^manifest\.json: format must be 3, got 4 \("):
         read_manifest(newer)
     missing = with_document(index_dir, tmp_path / "missing", lambda d: d.pop("format"))
     with pytest.raises(ValueError, match=r"^manifest\.json: format is missing$"):
@@ -83,7 +83,7 @@ def test_each_problem_in_a_manifest_is_one_line_naming_its_field(index_dir, tmp_
         document["model"]["embedding_dim"] = "128"
         del document["created"]
         document["skipped"][1]["reason"] = 5
-        document["index"]["exact"] = "yes"
+        document["four_bit"] = [{"features": 16, "shortlist": "long"}]
         document["checksums"]["ids.txt"] = "abc"
 
     spoilt = with_document(index_dir, tmp_path / "index", spoil)
@@ -94,7 +94,7 @@ def test_each_problem_in_a_manifest_is_one_line_naming_its_field(index_dir, tmp_
         "manifest.json: keep must be a positive integer, got -3",
         "manifest.json: created is missing",
         "manifest.json: skipped[1].reason must be a non-empty string, got 5",
-        'manifest.json: index.exact must be true or false, got "yes"',
+        'manifest.json: four_bit[0].shortlist must be a positive integer, got "long"',
         "manifest.json: checksums['ids.txt'] must be a SHA-256 hex digest, got \"abc\"",
     ]
 
@@ -115,11 +115,11 @@ def test_each_problem_in_a_manifest_is_one_line_naming_its_field(index_dir, tmp_
             "manifest.json: keep (200) must not exceed model.embedding_dim (128)",
         ),
         (
-            lambda d: d["index"].update(features=33),
-            "manifest.json: index.features (33) must not exceed keep (32)",
+            lambda d: d.update(four_bit=[{"features": 33, "shortlist": 100}]),
+            "manifest.json: four_bit[0].features (33) must not exceed keep (32)",
         ),
         (lambda d: d.pop("model"), "manifest.json: model is missing"),
-        (lambda d: d.update(target_recall=0), "manifest.json: target_recall must be a number in "),
+        (lambda d: d.update(four_bit={}), "manifest.json: four_bit must be a list, got {}"),
     ],
 )
 def test_fields_that_disagree_are_refused(index_dir, tmp_path, change, line):
@@ -141,7 +141,7 @@ def test_every_index_file_must_have_a_checksum(index_dir, tmp_path):
 def test_reading_a_manifest_needs_neither_torch_nor_faiss_nor_numpy(index_dir):
     probe = (
         "import sys; sys.modules['torch'] = None; "
-        "from pathlib import Path; from indexer.manifest import read_manifest; "
+        "from pathlib import Path; from search.manifest import read_manifest; "
         f"print(read_manifest(Path({str(index_dir)!r})).keep, "
         "sorted(m for m in ('faiss', 'numpy', 'torch') if sys.modules.get(m)))"
     )

@@ -1,4 +1,8 @@
-"""A 4-bit budget of the ladder: a fast-scan shortlist, re-scored exactly in float32.
+"""The fast budgets: 4-bit fast-scan codes that pick a shortlist, re-scored exactly in float32.
+
+This is the project's one way to make a budget fast at a large gallery (docs/performance.md,
+"Choosing the fast budgets": against IVF at 60k and 1M). The indexer trains and calibrates the
+codes once and stores them in the index directory; a search process only reads them.
 
 At a million items an exact scan of one budget reads 4 x k bytes per item and its time is set by
 memory bandwidth. Here each item holds one 4-bit code per dimension (a 16-level quantizer learned
@@ -12,7 +16,7 @@ code to float and was no faster than the float scan itself (docs/performance.md)
 is several times faster, and a longer shortlist buys back what its coarser codes lose. How long
 is measured on the gallery itself: the shortlist is the smallest that holds the exact top 10 of
 every calibration query (gallery rows, each left out of its own answer), with a quarter on top.
-The answers are therefore not guaranteed exact, and the engine says so.
+The answers are therefore not guaranteed exact, and the search core says so.
 """
 
 import math
@@ -21,16 +25,19 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
-from indexer.calibration import calibration_rows, exact_neighbours
-from indexer.retrieval import rescore
 from models.vectors import unit_rows
+from search.calibration import calibration_rows, exact_neighbours
+from search.scan import ladder_budgets, rescore
 
 MARGIN = 1.25
 TRAINING_ROWS = 65_536
+FOUR_BIT_MODES = ("auto", "always", "never")
+FOUR_BIT_ABOVE = 100_000  # "auto": up to here an exact scan of a small budget takes about 1 ms
+FOUR_BIT_FROM = 16  # below this a 4-bit shortlist must be so long it is slower than a scan
 
 
 @dataclass
-class QuantizedBudget:
+class FourBitCodes:
     """Codes of the first `features` columns of every row, and the shortlist that serves them."""
 
     codes: faiss.IndexPQFastScan
@@ -52,7 +59,17 @@ class QuantizedBudget:
         return int(self.codes.ntotal * math.ceil(self.features / 2))
 
 
-def quantized_budget(vectors: np.ndarray, features: int, *, seed: int = 0) -> QuantizedBudget:
+def four_bit_budgets(vectors: np.ndarray, mode: str = "auto") -> list["FourBitCodes"]:
+    """The 4-bit codes of the ladder's budgets from FOUR_BIT_FROM up, when `mode` asks for
+    them ("auto": above FOUR_BIT_ABOVE items); none otherwise."""
+    count, keep = vectors.shape
+    if mode == "never" or (mode == "auto" and count <= FOUR_BIT_ABOVE) or count == 0:
+        return []
+    budgets = [budget for budget in ladder_budgets(keep) if budget >= FOUR_BIT_FROM]
+    return [four_bit_codes(vectors, budget) for budget in budgets]
+
+
+def four_bit_codes(vectors: np.ndarray, features: int, *, seed: int = 0) -> "FourBitCodes":
     """Train and fill the 4-bit codes of the first `features` columns of `vectors`, then
     calibrate the shortlist on gallery rows against exact search."""
     count = len(vectors)
@@ -65,7 +82,7 @@ def quantized_budget(vectors: np.ndarray, features: int, *, seed: int = 0) -> Qu
     truth = exact_neighbours(unit, queries)[1]
     needed = _shortlist_needed(codes, unit[queries], truth)
     shortlist = min(count, max(64, math.ceil(needed * MARGIN)))
-    return QuantizedBudget(codes, features, shortlist)
+    return FourBitCodes(codes, features, shortlist)
 
 
 def _shortlist_needed(codes: faiss.Index, queries: np.ndarray, truth: np.ndarray) -> int:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from indexer.retrieval import check_budget, choose_index_type, filled_structure, flat_at_budget
+from search.scan import check_budget, flat_at_budget, ladder_budgets
 
 
 def test_flat_at_budget_is_cosine_on_the_first_k_columns():
@@ -28,12 +28,6 @@ def test_budgets_outside_the_index_are_refused_in_words(k_features, top_k, messa
         check_budget(k_features, 8, top_k=top_k)
 
 
-def test_only_approximate_types_are_filled():
-    with pytest.raises(ValueError, match="not an approximate structure"):
-        filled_structure(np.zeros((10, 4), np.float32), "flat")
-
-
-def test_auto_picks_flat_for_small_galleries_then_ivf_then_ivfpq():
-    assert choose_index_type(50_000, 16, 1 << 30) == "flat"
-    assert choose_index_type(1_000_000, 16, 1 << 30) == "ivf"
-    assert choose_index_type(100_000_000, 16, 1 << 30) == "ivfpq"
+def test_the_ladder_is_the_powers_of_two_and_keep():
+    assert ladder_budgets(64) == [1, 2, 4, 8, 16, 32, 64]
+    assert ladder_budgets(24) == [1, 2, 4, 8, 16, 24]

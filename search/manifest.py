@@ -4,9 +4,10 @@ One frozen record, read and validated only by `read_manifest` and written only t
 `Manifest.to_json`, so readers use attributes and every problem in a file is named once, by
 field. It needs no torch, FAISS or NumPy: everything that serves an index reads it.
 
-Format 2: every index holds content hashes (sha256.txt), the description of its search
-structure ("index") and its model as ONNX (model/model.onnx). Older formats are refused with
-the command that rebuilds them.
+Format 3: every index holds content hashes (sha256.txt), its model as ONNX (model/model.onnx)
+and, for a large gallery, the 4-bit codes of its fast budgets ("four_bit"), built with the index
+so that a search process only reads them. Older formats are refused with the command that
+rebuilds them.
 """
 
 import hashlib
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3
 MANIFEST_FILE = "manifest.json"
 METRIC = "cosine over the first k importance-ordered dimensions"
 _MISSING = object()
@@ -46,14 +47,17 @@ class SkippedFile:
 
 
 @dataclass(frozen=True)
-class StructureInfo:
-    """index.faiss: a search structure over unit rows of the first `features` columns."""
+class FourBitBudget:
+    """4-bit codes of the first `features` columns (file `codes_file(features)`), and how
+    many of the candidates they rank first are re-scored exactly for a top 10."""
 
-    type: str  # flat, ivf, hnsw or ivfpq
     features: int
-    exact: bool
-    params: dict[str, int]  # build- and search-time knobs (nlist, nprobe, efSearch, ...)
-    recall_at_10: float  # against exact search at `features`, measured at build time
+    shortlist: int
+
+
+def codes_file(features: int) -> str:
+    """The index file holding the 4-bit codes of budget `features`."""
+    return f"codes-{features}.faiss"
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,7 @@ class BuildRecord:
     device: str | None = None
     runtime: str | None = None  # what embedded the gallery: onnxruntime or torch
     batch_size: int | None = None
-    index_seconds: float | None = None  # building the search structure
+    index_seconds: float | None = None  # building the 4-bit codes
     actors: int | None = None  # Ray model actors
     shard: int | None = None  # this index's place among `shards` (a shard of a larger index)
     shards: int | None = None
@@ -86,8 +90,8 @@ def _created_now() -> str:
 class Manifest:
     """Everything manifest.json says about an index; the JSON keys are the field names.
 
-    `index` and `checksums` describe files on disk: `write_index` fills them in from what it
-    writes, and `read_manifest` requires them.
+    `four_bit` and `checksums` describe files on disk: `write_index` fills them in from what
+    it writes, and `read_manifest` requires them.
     """
 
     model: ModelRecord
@@ -96,11 +100,10 @@ class Manifest:
     importance: tuple[float, ...]  # keep values, largest first: each kept dimension's score
     metric: str = METRIC
     gallery: str | None = None  # the folder the index was built from, absolute
-    target_recall: float = 0.95  # what approximate structures were tuned to reach
     created: str = field(default_factory=_created_now)  # ISO-8601, UTC
     skipped: tuple[SkippedFile, ...] = ()
     build: BuildRecord = BuildRecord()
-    index: StructureInfo | None = None
+    four_bit: tuple[FourBitBudget, ...] = ()  # budgets served by 4-bit codes, smallest first
     checksums: dict[str, str] = field(default_factory=dict)  # file -> SHA-256 of its bytes
     format: int = INDEX_FORMAT
 
@@ -114,11 +117,10 @@ class Manifest:
             "importance": list(self.importance),
             "metric": self.metric,
             "gallery": self.gallery,
-            "target_recall": self.target_recall,
             "created": self.created,
             "skipped": [asdict(item) for item in self.skipped],
             "build": self.build.to_document(),
-            "index": None if self.index is None else asdict(self.index),
+            "four_bit": [asdict(budget) for budget in self.four_bit],
             "checksums": dict(self.checksums),
         }
 
@@ -155,7 +157,7 @@ def read_manifest(index_dir: Path) -> Manifest:
 
 
 def _check_format(found: object, index_dir: Path) -> None:
-    """Format 2 is read; an older one names the command that rebuilds it."""
+    """Format 3 is read; an older one names the command that rebuilds it."""
     if found == INDEX_FORMAT and _is_integer(found):
         return
     if found is _MISSING:
@@ -199,11 +201,8 @@ def _is_timestamp(value: object) -> bool:
 POSITIVE = _Kind("a positive integer", lambda v: _is_integer(v) and v >= 1)
 NON_NEGATIVE = _Kind("a non-negative integer", lambda v: _is_integer(v) and v >= 0)
 NON_NEGATIVE_NUMBER = _Kind("a non-negative number", lambda v: _is_number(v) and v >= 0, float)
-FRACTION = _Kind("a number in [0, 1]", lambda v: _is_number(v) and 0 <= v <= 1, float)
-TARGET = _Kind("a number in (0, 1]", lambda v: _is_number(v) and 0 < v <= 1, float)
 TEXT = _Kind("a non-empty string", lambda v: isinstance(v, str) and v != "")
 STRING = _Kind("a string", lambda v: isinstance(v, str))
-FLAG = _Kind("true or false", lambda v: isinstance(v, bool))
 SHA256 = _Kind(
     "a SHA-256 hex digest", lambda v: isinstance(v, str) and re.fullmatch("[0-9a-f]{64}", v)
 )
@@ -215,7 +214,6 @@ NUMBERS = _Kind(
     lambda v: isinstance(v, list) and all(_is_number(x) for x in v),
     lambda v: tuple(float(x) for x in v),
 )
-INTEGER = _Kind("an integer", _is_integer)
 
 
 class _Fields:
@@ -268,11 +266,10 @@ def _manifest(top: _Fields) -> Manifest | None:
     read = {
         "metric": top.get("metric", TEXT),
         "gallery": top.get("gallery", STRING, nullable=True),
-        "target_recall": top.get("target_recall", TARGET),
         "created": top.get("created", TIMESTAMP),
         "skipped": _skipped(top),
         "build": _build(top.inner("build")),
-        "index": _structure(top.inner("index")),
+        "four_bit": _four_bit(top),
         "checksums": top.mapping("checksums", SHA256),
     }
     if keep is not None and importance is not None:
@@ -283,9 +280,11 @@ def _manifest(top: _Fields) -> Manifest | None:
     dim = None if model is None else model.embedding_dim
     if keep is not None and dim is not None and keep > dim:
         top.problem(f"keep ({keep}) must not exceed model.embedding_dim ({dim})")
-    features = None if read["index"] is None else read["index"].features
-    if keep is not None and features is not None and features > keep:
-        top.problem(f"index.features ({features}) must not exceed keep ({keep})")
+    for position, budget in enumerate(read["four_bit"]):
+        if keep is not None and budget.features is not None and budget.features > keep:
+            top.problem(
+                f"four_bit[{position}].features ({budget.features}) must not exceed keep ({keep})"
+            )
     if top.problems:
         return None
     return Manifest(model=model, keep=keep, count=count, importance=importance, **read)
@@ -304,15 +303,28 @@ def _model(fields: _Fields | None) -> ModelRecord | None:
 
 
 def _skipped(top: _Fields) -> tuple[SkippedFile, ...]:
-    items = top.get("skipped", LIST) or []
-    skipped = []
-    for position, item in enumerate(items):
-        if not isinstance(item, dict):
-            top.problem(f"skipped[{position}] must be an object, got {_shown(item)}")
-            continue
-        fields = _Fields(item, f"skipped[{position}].", problems=top.problems)
-        skipped.append(SkippedFile(fields.get("path", STRING), fields.get("reason", TEXT)))
-    return tuple(skipped)
+    return tuple(
+        SkippedFile(fields.get("path", STRING), fields.get("reason", TEXT))
+        for fields in _objects(top, "skipped")
+    )
+
+
+def _four_bit(top: _Fields) -> tuple[FourBitBudget, ...]:
+    return tuple(
+        FourBitBudget(fields.get("features", POSITIVE), fields.get("shortlist", POSITIVE))
+        for fields in _objects(top, "four_bit")
+    )
+
+
+def _objects(top: _Fields, key: str) -> list[_Fields]:
+    """The fields of each object in the list under `key` (a problem for anything else)."""
+    found = []
+    for position, item in enumerate(top.get(key, LIST) or []):
+        if isinstance(item, dict):
+            found.append(_Fields(item, f"{key}[{position}].", problems=top.problems))
+        else:
+            top.problem(f"{key}[{position}] must be an object, got {_shown(item)}")
+    return found
 
 
 _BUILD_KINDS = {
@@ -337,18 +349,6 @@ def _build(fields: _Fields | None) -> BuildRecord:
         return BuildRecord()
     read = {name: fields.get(name, kind, optional=True) for name, kind in _BUILD_KINDS.items()}
     return BuildRecord(**{name: value for name, value in read.items() if value is not None})
-
-
-def _structure(fields: _Fields | None) -> StructureInfo | None:
-    if fields is None:
-        return None
-    return StructureInfo(
-        type=fields.get("type", TEXT),
-        features=fields.get("features", POSITIVE),
-        exact=fields.get("exact", FLAG),
-        params=fields.mapping("params", INTEGER),
-        recall_at_10=fields.get("recall_at_10", FRACTION),
-    )
 
 
 def _shown(value: object) -> str:
