@@ -3,13 +3,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from search.index_dir import load_index, load_index_model
 from PIL import Image
 
 from indexer.__main__ import main
 from indexer.build import BuildConfig, build_index
 from indexer.demo import write_demo_gallery
 from models.checkpoint import SMALL_CNN_CHECKPOINT, load_checkpoint
+from search.index_dir import load_index, load_index_model
 from search.manifest import SkippedFile, codes_file, read_manifest
 from tests.helpers.commands import small_cnn_build
 from tests.helpers.images import BROKEN, garment, write_gallery, write_idx
@@ -160,9 +160,7 @@ def test_a_file_name_with_a_line_break_is_skipped_not_corrupting_ids(tmp_path):
     )
 
 
-def test_cli_builds_the_four_bit_codes_when_asked_and_update_keeps_them(
-    gallery, tmp_path, capsys
-):
+def test_cli_builds_the_four_bit_codes_when_asked_and_update_keeps_them(gallery, tmp_path, capsys):
     out = tmp_path / "index"
     args = small_cnn_build(gallery, out, "--workers", "0", "--keep", "32")
     assert main([*args, "--four-bit", "always"]) == 0

@@ -6,9 +6,9 @@ import sys
 
 import numpy as np
 import pytest
-from search.index_dir import load_index
 
 from indexer.duplicates import all_pairs_duplicates, find_duplicates, groups_document
+from search.index_dir import load_index
 
 
 def planted(count: int = 4000, groups: int = 60, keep: int = 32, seed: int = 0):

@@ -9,11 +9,11 @@ import time
 
 import numpy as np
 import pytest
-from search.index_dir import load_index
 from PIL import Image
 
 from indexer.__main__ import main
 from models.checkpoint import SMALL_CNN_CHECKPOINT
+from search.index_dir import load_index
 from tests.helpers.commands import small_cnn_build
 from tests.helpers.disk import small_disk
 from tests.helpers.images import garment

@@ -5,10 +5,10 @@ import subprocess
 import sys
 
 import pytest
-from search.index_dir import load_index
 
 from indexer.lock import lock_path
 from models.checkpoint import SMALL_CNN_CHECKPOINT
+from search.index_dir import load_index
 
 pytestmark = pytest.mark.slow  # real processes
 

@@ -3,11 +3,11 @@ shards that merge into it."""
 
 import numpy as np
 import pytest
-from search.index_dir import load_index
 
 from indexer.build import BuildConfig, build_index
 from indexer.shards import load_shards, merge_shards
 from models.checkpoint import SMALL_CNN_CHECKPOINT
+from search.index_dir import load_index
 from tests.helpers.commands import small_cnn_build
 
 pytestmark = pytest.mark.slow  # a local Ray cluster

@@ -98,7 +98,9 @@ def test_out_of_range_requests_raise(random_index, k_features, top_k):
 def test_opening_makes_no_ladder_and_warming_up_makes_the_powers_of_two(tmp_path, random_index):
     _, xb = random_index
     index = write_vectors(tmp_path / "index", xb)
-    assert [held["structure"] for held in index.memory()] == ["vectors.npy (lazy budgets, re-ranking)"]
+    assert [held["structure"] for held in index.memory()] == [
+        "vectors.npy (lazy budgets, re-ranking)"
+    ]
     index.warm_up(xb[0])
     ladder = [held["features"] for held in index.memory() if held["structure"] == "exact ladder"]
     assert ladder == [1, 2, 4, 8, 16, 24]

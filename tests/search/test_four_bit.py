@@ -83,7 +83,7 @@ def test_a_larger_top_k_gets_a_longer_shortlist(clustered):
 
 
 def test_a_changed_codes_file_is_refused_by_its_checksum(tmp_path, clustered):
-    index, xb, _ = clustered
+    _, xb, _ = clustered
     copy = write_vectors(tmp_path / "index", xb[:2000], four_bit="always").index.path
     codes = copy / codes_file(16)
     codes.write_bytes(codes.read_bytes()[:-8] + b"\0" * 8)

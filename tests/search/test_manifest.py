@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from search.index_dir import load_index, load_index_model
 
 from indexer.__main__ import main
+from search.index_dir import load_index, load_index_model
 from search.manifest import INDEX_FORMAT, MANIFEST_FILE, BuildRecord, read_manifest
 from tests.helpers.indexes import older_format_copy
 

@@ -3,7 +3,6 @@ import io
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from search.index_dir import load_index
 from PIL import Image
 
 from indexer.build import BuildConfig, build_index
@@ -12,6 +11,7 @@ from models.imagefiles import open_image
 from models.inference import embed_pixels
 from models.preprocess import to_pixels
 from models.vectors import unit_rows
+from search.index_dir import load_index
 from service.app import create_app
 from service.settings import Settings
 from tests.helpers.images import garment, png_bytes

@@ -13,12 +13,12 @@ from contextlib import contextmanager
 
 import httpx
 import pytest
-from search.index_dir import load_index
 
 from bench.http import running_cluster, wait_healthy
 from indexer.build import BuildConfig, build_index
 from indexer.shards import load_shards, split_index
 from models.checkpoint import SMALL_CNN_CHECKPOINT
+from search.index_dir import load_index
 
 pytestmark = pytest.mark.slow  # a two-node Ray cluster and nine Serve replicas
 

@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 import pytest
-from search.index_dir import load_index
 
 from models.checkpoint import load_checkpoint
 from models.config import ONNX_FILE, EncoderConfig
@@ -17,6 +16,7 @@ from models.onnx_encoder import OnnxEncoder
 from models.onnx_export import export_onnx
 from models.preprocess import to_pixels
 from models.vectors import unit_rows
+from search.index_dir import load_index
 from tests.helpers.commands import small_cnn_build
 from tests.helpers.indexes import older_format_copy
 

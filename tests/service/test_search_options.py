@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from search.index_dir import load_index
 
 from indexer.duplicates import DEFAULT_FEATURES, all_pairs_duplicates, groups_document
 from models.vectors import unit_rows
+from search.index_dir import load_index
 from service.app import create_app
 from service.settings import Settings
 

@@ -1,0 +1,1 @@
+"""The search core: reading an index directory and answering at any feature budget."""
