@@ -28,6 +28,11 @@ DUPLICATE_THRESHOLD = 0.96
 DUPLICATE_FEATURES = 16
 
 
+def _flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup, name: str, help: str) -> None:
+    """An option that is off unless given."""
+    parser.add_argument(name, action="store_true", help=help)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line; the deployment files are checked against it."""
     parser = argparse.ArgumentParser(prog="python -m indexer", description=__doc__)
@@ -48,10 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=BUILD_DEFAULTS["workers"],
         help="processes that decode images",
     )
-    embedding.add_argument(
+    _flag(
+        embedding,
         "--wait",
-        action="store_true",
-        help="if another build or update is writing --out, wait for it instead of stopping",
+        "if another build or update is writing --out, wait for it instead of stopping",
     )
 
     build = commands.add_parser(
@@ -88,16 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     ray.add_argument(
         "--shard-size", type=int, default=DEFAULT_SHARD_SIZE, help="files per index shard"
     )
-    ray.add_argument(
-        "--keep-shards",
-        action="store_true",
-        help="keep the shard directories in OUT.shards/ after merging them",
-    )
-    ray.add_argument(
-        "--no-merge",
-        action="store_true",
-        help="only write the shards (OUT.shards/), to be served as shards",
-    )
+    _flag(ray, "--keep-shards", "keep the shard directories in OUT.shards/ after merging them")
+    _flag(ray, "--no-merge", "only write the shards (OUT.shards/), to be served as shards")
 
     update = commands.add_parser(
         "update",
@@ -180,17 +177,9 @@ def _build_with_ray(config, args: argparse.Namespace):
 def _build(args: argparse.Namespace) -> None:
     from indexer.build import BuildConfig, build_index
     from models.checkpoint import DEFAULT_CHECKPOINT
+    from models.config import from_arguments
 
-    config = BuildConfig(
-        gallery=args.gallery,
-        model=args.model or DEFAULT_CHECKPOINT,
-        out=args.out,
-        keep=args.keep,
-        batch_size=args.batch_size,
-        device=args.device,
-        workers=args.workers,
-        four_bit=args.four_bit,
-    )
+    config = from_arguments(BuildConfig, args, model=args.model or DEFAULT_CHECKPOINT)
     if args.engine == "ray":
         summary = _build_with_ray(config, args)
         written = summary.structure if args.no_merge else f"{args.out} ({summary.structure})"

@@ -5,7 +5,7 @@ import logging
 import sys
 from pathlib import Path
 
-from models.config import BACKBONES, EncoderConfig
+from models.config import BACKBONES, EncoderConfig, from_arguments
 
 # The losses' names and TrainConfig's defaults, repeated here: models.losses and models.train
 # import torch, which --help should not wait for. tests/test_cli.py keeps them equal.
@@ -111,19 +111,12 @@ def _train(args: argparse.Namespace) -> int:
         f"{recipe.encoder.image_size}x{recipe.encoder.image_size} pixels",
         file=sys.stderr,
     )
-    config = TrainConfig(
-        data=args.data,
-        loss=args.loss,
-        epochs=args.epochs,
-        steps=args.steps,
-        views=args.views,
-        finetune=args.finetune,
+    config = from_arguments(
+        TrainConfig,
+        args,
         batch_size=args.batch_size or recipe.batch_size,
         learning_rate=args.lr,
         importance_learning_rate=args.importance_lr,
-        tau=args.tau,
-        seed=args.seed,
-        device=args.device,
     )
     written = train(
         config, args.out, encoder_config=recipe.encoder, augment_config=recipe.augment,

@@ -31,15 +31,12 @@ CHECKSUMMED_FILES = (VECTORS_FILE, IDS_FILE, HASHES_FILE, f"{MODEL_DIR}/{ONNX_FI
 
 
 @dataclass(frozen=True)
-class LoadedIndex:
-    """An index directory read into memory."""
+class IndexModel:
+    """An index's manifest and model folder, without its vectors or codes: what a process
+    that only embeds queries (a cluster's ingress) reads."""
 
     path: Path
     manifest: Manifest
-    vectors: np.ndarray  # N x keep float32
-    ids: list[str]
-    hashes: list[str]  # per-item content digests (sha256.txt)
-    codes: dict[int, faiss.IndexPQFastScan]  # budget -> its 4-bit codes (manifest "four_bit")
 
     @property
     def keep(self) -> int:
@@ -55,20 +52,13 @@ class LoadedIndex:
 
 
 @dataclass(frozen=True)
-class IndexModel:
-    """An index's manifest and model folder, without its vectors or search structure: what a
-    process that only embeds queries (a cluster's ingress) reads."""
+class LoadedIndex(IndexModel):
+    """An index directory read into memory (vectors mapped, not read)."""
 
-    path: Path
-    manifest: Manifest
-
-    @property
-    def keep(self) -> int:
-        return self.manifest.keep
-
-    @property
-    def model_dir(self) -> Path:
-        return self.path / MODEL_DIR
+    vectors: np.ndarray  # N x keep float32
+    ids: list[str]
+    hashes: list[str]  # per-item content digests (sha256.txt)
+    codes: dict[int, faiss.IndexPQFastScan]  # budget -> its 4-bit codes (manifest "four_bit")
 
 
 def load_index_model(path: Path) -> IndexModel:

@@ -28,7 +28,7 @@ def build_parser(defaults: Settings) -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=defaults.workers,
-        help="processes serving the port, each with its own copy of the index's ladder",
+        help="processes serving the port, each with its own copy of the index's float ladder",
     )
     return parser
 

@@ -87,14 +87,15 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
         lifespan=lifespan,
     )
     configure_app(app, settings or load_settings(), metrics)
-    app.include_router(search.router)
-    app.include_router(status.router)
-    app.include_router(observability.router)
-    app.include_router(items.router)
-    app.include_router(page.router)
-    app.include_router(admin.router)
+    include_routes(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def include_routes(app: FastAPI) -> None:
+    """Every route of the HTTP API: `python -m service` and a cluster's ingress serve the same."""
+    for routes in (search, status, observability, items, page, admin):
+        app.include_router(routes.router)
 
 
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:

@@ -4,8 +4,9 @@ Concurrent queries are embedded together: one forward pass over 32 images costs 
 32 passes over one. There is no worker thread to hand images to: each request queues its
 pixels, and whichever request finds the model idle runs it, in its own thread, for everything
 queued (at most `max_batch`), while the others wait for their rows. While other requests are
-still decoding their uploads it first waits up to `max_wait_ms` for them; a lone request never
-waits and pays no hand-over, so its latency is that of embedding it alone.
+still decoding their uploads (inside `arriving()`) it first waits up to `max_wait_ms` for
+them; a lone request never waits and pays no hand-over, so its latency is that of embedding it
+alone. Stages are recorded into the request's own times (service.timing), not passed in.
 """
 
 import threading
@@ -19,7 +20,7 @@ from PIL import Image
 
 from models.config import EncoderConfig
 from models.preprocess import to_pixels
-from service.timing import StageTimes
+from service import timing
 
 
 class PixelEncoder(Protocol):
@@ -64,37 +65,36 @@ class QueryEmbedder:
         self._queue: list[_Slot] = []
         self._running = False
         self._arriving = 0
+        self._announced = threading.local()  # this thread's Arrival, inside arriving()
 
     @contextmanager
-    def arriving(self) -> Iterator["Arrival"]:
-        """Mark a request that will ask for an embedding soon (while it decodes its upload)."""
+    def arriving(self) -> Iterator[None]:
+        """Mark this thread's request as one that will ask for an embedding soon (while it
+        decodes its upload), so that a batch about to run waits briefly for it."""
         arrival = Arrival(self)
+        self._announced.arrival = arrival
         try:
-            yield arrival
+            yield
         finally:
+            self._announced.arrival = None
             arrival.done()
 
-    def embed_one(
-        self,
-        image: Image.Image,
-        arrival: "Arrival | None" = None,
-        times: StageTimes | None = None,
-    ) -> np.ndarray:
+    def embed_one(self, image: Image.Image) -> np.ndarray:
         """One decoded image -> float32 keep-vector in importance order.
 
-        `times` gets "preprocess", "forward" (the pass that embedded this image, shared with
-        the rest of its batch) and "batching" (waiting for the model or for other arrivals).
+        Records "preprocess", "forward" (the pass that embedded this image, shared with the
+        rest of its batch) and "batching" (waiting for the model or for other arrivals).
         """
-        times = times or StageTimes()
-        with times.stage("preprocess"):
+        with timing.stage("preprocess"):
             pixels = self.preprocess(image)
         started = time.perf_counter()
         if self.max_batch == 1:
             self.on_batch(1)
             vector = self._forward([pixels])[0]
-            times.add("forward", time.perf_counter() - started)
+            timing.record("forward", time.perf_counter() - started)
             return vector
         slot = _Slot(pixels)
+        arrival = getattr(self._announced, "arrival", None)
         with self._changed:
             if arrival is not None:
                 arrival.done_locked()
@@ -108,8 +108,8 @@ class QueryEmbedder:
                     break
                 self._running = True
             self._run_batch()
-        times.add("forward", slot.forward_seconds)
-        times.add("batching", time.perf_counter() - started - slot.forward_seconds)
+        timing.record("forward", slot.forward_seconds)
+        timing.record("batching", time.perf_counter() - started - slot.forward_seconds)
         if slot.error is not None:
             raise slot.error
         return slot.vector

@@ -30,14 +30,8 @@ class ServiceState:
     model_config: dict
     gallery: GalleryFiles
     duplicates: DuplicateGroupsCache
-
-    @property
-    def version(self) -> str:
-        return self.searcher.version
-
-    @property
-    def importance(self) -> tuple[float, ...]:
-        return self.searcher.index.manifest.importance
+    version: str  # the index's, as every answer names it
+    importance: tuple[float, ...]  # of each kept dimension, largest first
 
 
 def load_state(
@@ -51,7 +45,10 @@ def load_state(
     gallery_root = settings.gallery or (Path(indexed_gallery) if indexed_gallery else None)
     gallery = GalleryFiles(gallery_root, searcher.rows)
     duplicates = DuplicateGroupsCache(searcher.gallery_vectors)
-    return ServiceState(searcher, embedder, model_config, gallery, duplicates)
+    manifest = searcher.index.manifest
+    return ServiceState(
+        searcher, embedder, model_config, gallery, duplicates, manifest.version, manifest.importance
+    )
 
 
 def open_index(settings: Settings) -> tuple[SearchIndex, dict]:

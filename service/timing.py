@@ -1,15 +1,19 @@
 """Where a request's time goes: seconds per stage, returned as a Server-Timing header.
 
-The middleware starts the clock when the request arrives; the search routes record what they
-do (decode, preprocess, forward, search, building the answer); whatever passes before the route
-starts is reading and parsing the upload ("parse"), and whatever passes between the route's
-return and the first byte of the answer is serialising it ("json"). Browsers show the header in
-their network panel, and `python -m bench` collects it for the split of a lone request.
+The middleware starts the clock when the request arrives and makes its `StageTimes` the
+current one (a context variable, which the thread a route runs its work in inherits); the
+code a request runs records its stages with `stage(name)` or `record(name, seconds)`, without
+being handed anything (decode, preprocess, forward, batching, search, building the answer);
+outside a request they record nothing. Whatever passes before the route starts is reading and
+parsing the upload ("parse"), and whatever passes between the route's return and the first byte
+of the answer is serialising it ("json"). Browsers show the header in their network panel, and
+`python -m bench` collects it for the split of a lone request.
 """
 
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,14 +30,6 @@ class StageTimes:
     def add(self, stage: str, seconds: float) -> None:
         self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
 
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.add(name, time.perf_counter() - started)
-
     def header(self, now: float) -> str:
         """`parse;dur=0.81, decode;dur=0.12, ..., total;dur=2.90` in milliseconds."""
         stages = dict(self.seconds)
@@ -43,6 +39,31 @@ class StageTimes:
             stages["json"] = now - self.route_returned
         stages["total"] = now - self.arrived
         return ", ".join(f"{name};dur={seconds * 1000:.3f}" for name, seconds in stages.items())
+
+
+_current: ContextVar[StageTimes | None] = ContextVar("stage_times", default=None)
+
+
+def current() -> StageTimes | None:
+    """The stage times of the request being served, if any."""
+    return _current.get()
+
+
+def record(name: str, seconds: float) -> None:
+    """Add `seconds` to stage `name` of the request being served (nothing outside one)."""
+    times = _current.get()
+    if times is not None:
+        times.add(name, seconds)
+
+
+@contextmanager
+def stage(name: str) -> Iterator[None]:
+    """Time the block as stage `name` of the request being served."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        record(name, time.perf_counter() - started)
 
 
 class ServerTiming:
@@ -57,6 +78,7 @@ class ServerTiming:
             return
         times = StageTimes()
         scope.setdefault("state", {})["times"] = times
+        token = _current.set(times)
 
         async def with_header(message: Message) -> None:
             if message["type"] == "http.response.start" and times.seconds:
@@ -64,4 +86,7 @@ class ServerTiming:
                 message["headers"] = [*message.get("headers", []), (b"server-timing", value)]
             await send(message)
 
-        await self.app(scope, receive, with_header)
+        try:
+            await self.app(scope, receive, with_header)
+        finally:
+            _current.reset(token)

@@ -3,10 +3,10 @@
 One process answers at most about one core's worth of requests: decoding, validation and
 response building are Python under one interpreter lock. uvicorn's supervisor starts N workers
 on the same socket, and restarts one that dies. Each loads the index itself (the app of one
-worker is service/worker_app.py): vectors.npy and index.faiss are memory-mapped, so their pages
-are shared, but the ladder is held once per worker. The workers share a folder: Prometheus's
-multiprocess mode sums their metrics there, and a reload taken by one reaches the others
-through it (service/reload.py).
+worker is service/worker_app.py): vectors.npy is memory-mapped, so its pages are shared, but
+the float ladder and the 4-bit codes are held once per worker. The workers share a folder:
+Prometheus's multiprocess mode sums their metrics there, and a reload taken by one reaches the
+others through it (service/reload.py).
 
 The supervisor itself imports none of the app, the model or the index code: it checks the
 index in a short-lived child process. On the demo index it holds 39.5 MiB resident, against
@@ -26,7 +26,7 @@ from service.settings import Settings
 
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 RELOADS_DIR_VARIABLE = "TRICL_RELOADS_DIR"
-WORKER_START_S = 600  # longest a worker may take to load its index (4-bit codes at 1M: 90 s)
+WORKER_START_S = 600  # longest a worker may take to load its index (checksums, ladder, model)
 
 
 def serve_workers(settings: Settings) -> None:

@@ -2,13 +2,14 @@
 [--host 127.0.0.1] [--port 8000]`: serve index shards on Ray Serve with the HTTP API of
 `python -m service`.
 
-One deployment per shard (each replica holds that shard's ladder), one embedding deployment,
-one ingress; Serve restarts failed replicas and spreads them over the cluster's nodes. Without
---address it starts Ray on this machine and serves until interrupted. Run again with new shards
-against a cluster already serving, it rolls them out and returns: the new generation's shards
-come up one at a time beside the old ones, new ingress replicas take over, and the old
-generation is deleted once its last ingress replica has finished; no answer mixes the two.
-Settings (API key, limits, ladder) come from the same TRICL_ variables as the service's.
+One deployment per shard (each replica opens that shard with the search core), one ingress
+that embeds the queries; Serve restarts failed replicas and spreads them over the cluster's
+nodes. Without --address it starts Ray on this machine and serves until interrupted. Run again
+with new shards against a cluster already serving, it rolls them out and returns: the new
+generation's shards come up one at a time beside the old ones, new ingress replicas take over,
+and the old generation is deleted once its last ingress replica has finished; no answer mixes
+the two.
+Settings (API key, limits, budget cache) come from the same TRICL_ variables as the service's.
 """
 
 import argparse

@@ -24,12 +24,11 @@ from models.config import read_config
 from search.index_dir import load_index_model
 from search.manifest import Manifest
 from search.plan import FolderEmpty, Found, Hits, ItemNotFound, SearchPlan
-from service.app import configure_app
+from service.app import configure_app, include_routes
 from service.duplicates import DuplicateGroupsCache
 from service.embedding import QueryEmbedder
 from service.gallery import SharedGalleryFiles
 from service.metrics import ServiceMetrics
-from service.routes import admin, items, observability, page, search, status
 from service.searcher import merge_extremes, merge_found, merge_hits
 from service.settings import Settings
 from service.state import query_embedder, warm_up_model
@@ -218,12 +217,7 @@ def create_cluster_app(
     warm_up_model(embedder)
     app.state.service = ClusterState(searcher, embedder, described, settings.gallery)
     app.add_exception_handler(ShardUnavailable, _unavailable)
-    app.include_router(search.router)
-    app.include_router(items.router)
-    app.include_router(page.router)
-    app.include_router(observability.router)
-    app.include_router(status.router)
-    app.include_router(admin.router)
+    include_routes(app)
     return app
 
 

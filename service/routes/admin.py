@@ -10,7 +10,7 @@ from service.security import AdminKey
 router = APIRouter(
     tags=["admin"], dependencies=[AdminKey], responses=error_responses(401, 403, 409, 422)
 )
-RELOAD_WAIT_S = 600  # longest the answer waits for the other workers (4-bit at 1M: 90 s)
+RELOAD_WAIT_S = 600  # longest the answer waits for the other workers to load the index
 
 
 @router.post("/admin/reload")

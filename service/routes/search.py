@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
 from search.plan import FolderEmpty, Found, ItemNotFound, SearchPlan
+from service import timing
 from service.api_models import (
     BatchEntry,
     BatchError,
@@ -51,7 +52,7 @@ async def search(
     times: StageTimes = request.state.times
     times.route_started = started = time.perf_counter()
     try:
-        response = await run_in_threadpool(_search, state, settings, data, plan, times)
+        response = await run_in_threadpool(_search, state, settings, data, plan)
     except ImageRejected as error:
         raise HTTPException(error.status_code, str(error)) from None
     times.route_returned = time.perf_counter()
@@ -120,18 +121,18 @@ def _find(state: ServiceState, plan: SearchPlan, queries: np.ndarray) -> Found:
 
 
 def _search(
-    state: ServiceState, settings: Settings, data: bytes, plan: SearchPlan, times: StageTimes
+    state: ServiceState, settings: Settings, data: bytes, plan: SearchPlan
 ) -> SearchResponse:
-    with state.embedder.arriving() as arrival:
-        with times.stage("decode"):
+    with state.embedder.arriving():
+        with timing.stage("decode"):
             image = decode_upload(data, max_pixels=settings.max_image_pixels)
         try:
-            query = state.embedder.embed_one(image, arrival, times)
+            query = state.embedder.embed_one(image)
         except (OSError, ValueError) as error:
             raise ImageRejected("the image could not be converted for the model") from error
-    with times.stage("search"):
+    with timing.stage("search"):
         found = _find(state, plan, query[None, :])
-    with times.stage("respond"):
+    with timing.stage("respond"):
         return build_response(found.hits[0], plan, found.exact, found.version)
 
 
@@ -163,15 +164,7 @@ def _search_batch(
     found = _find(state, plan, vectors)
     for entry, hits in zip(searched, found.hits, strict=True):
         entry.results = neighbours(hits)
-    return BatchSearchResponse(
-        k_features=plan.k_features,
-        top_k=plan.top_k,
-        min_score=plan.min_score,
-        under=plan.under,
-        exact=found.exact,
-        index_version=found.version,
-        results=entries,
-    )
+    return BatchSearchResponse(**_echoed(plan, found.exact, found.version), results=entries)
 
 
 def build_response(
@@ -180,16 +173,23 @@ def build_response(
     """One query's results (best first) -> the response."""
     rerank = plan.rerank_features is not None
     return SearchResponse(
-        k_features=plan.k_features,
-        top_k=plan.top_k,
+        **_echoed(plan, exact, version),
         rerank_features=plan.rerank_features,
         shortlist=plan.shortlist if rerank else None,
-        min_score=plan.min_score,
-        under=plan.under,
-        exact=exact,
-        index_version=version,
         results=neighbours(hits),
     )
+
+
+def _echoed(plan: SearchPlan, exact: bool, version: str) -> dict:
+    """What every search answer repeats of its plan, and says of how it was answered."""
+    return {
+        "k_features": plan.k_features,
+        "top_k": plan.top_k,
+        "min_score": plan.min_score,
+        "under": plan.under,
+        "exact": exact,
+        "index_version": version,
+    }
 
 
 def neighbours(hits: list[tuple[str, float]]) -> list[Neighbour]:

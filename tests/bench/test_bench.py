@@ -156,3 +156,19 @@ def test_concurrency_gain_is_the_quiet_median_qps_ratio():
         {"mode": "two workers", "k_features": 16, "low": 1, "high": 32}
         | {"qps_low": 100, "qps_high": 250, "gain": 2.5},
     ]
+
+
+def test_the_batching_benchmark_compares_both_modes_at_each_concurrency(gallery, tmp_path):
+    from bench.batching import main as batching_main
+    from models.checkpoint import SMALL_CNN_CHECKPOINT
+
+    out = tmp_path / "docs"
+    arguments = ["--gallery", str(gallery), "--model", str(SMALL_CNN_CHECKPOINT), "--out", str(out)]
+    arguments += ["--concurrency", "1", "4", "--duration", "1", "--rounds", "1"]
+    assert batching_main(arguments) == 0
+    results = json.loads((out / "batching.json").read_text())
+    runs = {(run["mode"], run["concurrency"]) for run in results["runs"]}
+    assert runs == {(mode, c) for mode in ("batched", "one at a time") for c in (1, 4)}
+    assert all(run["requests"] > 0 and run["errors"] == 0 for run in results["runs"])
+    assert [row["concurrency"] for row in results["summary"]] == [1, 4]
+    assert all(row["qps_ratio"] > 0 for row in results["summary"])

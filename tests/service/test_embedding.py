@@ -26,9 +26,9 @@ def test_concurrent_queries_share_forward_passes_and_get_their_own_vectors():
     start = threading.Barrier(len(images))
 
     def ask(position: int) -> None:
-        with batched.arriving() as arrival:
+        with batched.arriving():
             start.wait()
-            results[position] = batched.embed_one(images[position], arrival)
+            results[position] = batched.embed_one(images[position])
 
     threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(images))]
     for thread in threads:
