@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         gallery = gallery_or_demo(args.gallery, work, args.count)
         keep = args.keep or load_checkpoint(SMALL_CNN_CHECKPOINT)[0].config.embedding_dim
         index_dir = work / "index"
-        results["build"] = bench_build(gallery, index_dir, keep, args.workers)
+        results["build"] = bench_build(gallery, index_dir, keep, args.workers, SMALL_CNN_CHECKPOINT)
         print(f"build: {results['build']}", flush=True)
         save()
         index = load_index(index_dir)

@@ -172,3 +172,14 @@ def test_the_batching_benchmark_compares_both_modes_at_each_concurrency(gallery,
     assert all(run["requests"] > 0 and run["errors"] == 0 for run in results["runs"])
     assert [row["concurrency"] for row in results["summary"]] == [1, 4]
     assert all(row["qps_ratio"] > 0 for row in results["summary"])
+
+
+def test_the_startup_benchmark_times_a_service_on_a_written_index(tmp_path):
+    from bench.startup import main as startup_main
+
+    out = tmp_path / "docs"
+    arguments = ["--count", "2000", "--keep", "32", "--starts", "1", "--out", str(out)]
+    assert startup_main(arguments) == 0
+    results = json.loads((out / "startup.json").read_text())
+    assert results["count"] == 2000 and len(results["startup_s"]) == 1
+    assert results["startup_s"][0] > 0 and results["index_written_s"] > 0

@@ -3,6 +3,7 @@ directory, read (never trained) by the search core, and re-scored exactly agains
 
 import json
 
+import faiss
 import numpy as np
 import pytest
 
@@ -93,3 +94,16 @@ def test_a_changed_codes_file_is_refused_by_its_checksum(tmp_path, clustered):
 
 def _unit(x):
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_opening_and_searching_trains_nothing(clustered, monkeypatch):
+    index, _, xq = clustered
+
+    def refuse(*args):
+        raise AssertionError("4-bit codes trained while opening an index")
+
+    monkeypatch.setattr(faiss.IndexPQFastScan, "train", refuse)
+    opened = SearchIndex.open(index.index.path)
+    opened.warm_up(xq[0])
+    D, _ = opened.nearest(xq[:3], 16, 10)
+    assert D.shape == (3, 10)
