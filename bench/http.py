@@ -15,11 +15,7 @@ from pathlib import Path
 import httpx
 
 WRK_SCRIPT = Path(__file__).with_name("search.lua")
-MODES = {
-    "batched": {"TRICL_EMBED_MAX_BATCH": "64"},
-    "one at a time": {"TRICL_EMBED_MAX_BATCH": "1"},
-    "two workers": {"TRICL_EMBED_MAX_BATCH": "64", "TRICL_WORKERS": "2"},
-}
+MODES = {"one worker": {}, "two workers": {"TRICL_WORKERS": "2"}}
 
 
 def indexed_ids(index: Path, count: int) -> list[str]:
@@ -161,8 +157,7 @@ def bench_http(
     rounds: int = 2,
 ) -> dict:
     """QPS, p50, p99 and errors at every budget and concurrency, on a quiet machine and beside
-    a nice-19 CPU hog; and at the middle budget with queries embedded one at a time, and
-    with two worker processes.
+    a nice-19 CPU hog; and at the middle budget with two worker processes.
 
     Quiet and hog runs alternate, `rounds` times each and the order flipped every round, each
     run `duration / rounds` long: the machine's own drift (other tenants, frequency) then falls
@@ -177,13 +172,13 @@ def bench_http(
         with running_service(index, environment) as (url, pid):
             wrk_load(url, images, 4, min(3.0, duration), middle)  # warm-up
             rss = resident_mib(pid)
-            if mode == "batched":
+            if mode == "one worker":
                 lone = max(30, round(30 * duration))  # 300 requests at the default 10 s
                 stages = stage_split(url, images, [middle, budgets[-1]], requests=lone)
-            for k_features in budgets if mode == "batched" else [middle]:
+            for k_features in budgets if mode == "one worker" else [middle]:
                 for concurrency in concurrencies:
                     for round_number in range(rounds):
-                        order = loads if mode == "batched" else ["quiet"]
+                        order = loads if mode == "one worker" else ["quiet"]
                         for load in order if round_number % 2 == 0 else order[::-1]:
                             with cpu_hog() if load != "quiet" else nullcontext():
                                 result = wrk_load(url, images, concurrency, seconds, k_features)
@@ -217,7 +212,7 @@ def lone_request_summary(runs: list[dict], budgets: list[int]) -> list[dict]:
             mine = [
                 run
                 for run in runs
-                if run["mode"] == "batched" and run["concurrency"] == 1
+                if run["mode"] == "one worker" and run["concurrency"] == 1
                 and run["k_features"] == k and run["load"] == load
             ]  # fmt: skip
             if not mine:

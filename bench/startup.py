@@ -18,7 +18,6 @@ import numpy as np
 
 from bench.http import running_service
 from bench.machine import describe_run
-from bench.memory import write_vector_index
 
 
 def clustered_vectors(count: int, keep: int, seed: int = 0) -> np.ndarray:
@@ -36,6 +35,8 @@ def clustered_vectors(count: int, keep: int, seed: int = 0) -> np.ndarray:
 
 
 def bench_startup(work: Path, count: int, keep: int, starts: int) -> dict:
+    from bench.memory import write_vector_index  # loads FAISS, which --help should not wait for
+
     index = work / "index"
     started = time.perf_counter()
     write_vector_index(index, clustered_vectors(count, keep), "auto")

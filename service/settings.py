@@ -40,10 +40,7 @@ class Settings(BaseSettings):
         description="memory for budgets outside the ladder of powers of two, built on first use",
     )
     embed_max_batch: int = Field(
-        64, ge=1, le=1024, description="query images per forward pass; 1 embeds each alone"
-    )
-    embed_max_wait_ms: float = Field(
-        2.0, ge=0, le=50, description="longest a query waits for others still being decoded"
+        64, ge=1, le=1024, description="images of a POST /search/batch per forward pass"
     )
     max_shortlist: int = Field(10_000, gt=0, description="largest re-ranking shortlist")
     max_in_flight: int = Field(

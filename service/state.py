@@ -84,12 +84,11 @@ def query_embedder(
     settings: Settings,
     on_batch: Callable[[int], None] = lambda size: None,
 ) -> QueryEmbedder:
-    """The index's model behind the batcher that queries share, as settings ask."""
+    """The index's model, embedding queries as settings ask."""
     return QueryEmbedder(
         load_query_encoder(index, model_config, threads=QUERY_THREADS),
         index.keep,
         max_batch=settings.embed_max_batch,
-        max_wait_ms=settings.embed_max_wait_ms,
         on_batch=on_batch,
     )
 

@@ -3,7 +3,7 @@
 The middleware starts the clock when the request arrives and makes its `StageTimes` the
 current one (a context variable, which the thread a route runs its work in inherits); the
 code a request runs records its stages with `stage(name)` or `record(name, seconds)`, without
-being handed anything (decode, preprocess, forward, batching, search, building the answer);
+being handed anything (decode, preprocess, forward, search, building the answer);
 outside a request they record nothing. Whatever passes before the route starts is reading and
 parsing the upload ("parse"), and whatever passes between the route's return and the first byte
 of the answer is serialising it ("json"). Browsers show the header in their network panel, and

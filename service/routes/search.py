@@ -123,13 +123,12 @@ def _find(state: ServiceState, plan: SearchPlan, queries: np.ndarray) -> Found:
 def _search(
     state: ServiceState, settings: Settings, data: bytes, plan: SearchPlan
 ) -> SearchResponse:
-    with state.embedder.arriving():
-        with timing.stage("decode"):
-            image = decode_upload(data, max_pixels=settings.max_image_pixels)
-        try:
-            query = state.embedder.embed_one(image)
-        except (OSError, ValueError) as error:
-            raise ImageRejected("the image could not be converted for the model") from error
+    with timing.stage("decode"):
+        image = decode_upload(data, max_pixels=settings.max_image_pixels)
+    try:
+        query = state.embedder.embed_one(image)
+    except (OSError, ValueError) as error:
+        raise ImageRejected("the image could not be converted for the model") from error
     with timing.stage("search"):
         found = _find(state, plan, query[None, :])
     with timing.stage("respond"):

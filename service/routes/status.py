@@ -22,5 +22,5 @@ def info(state: StateDep) -> dict:
     embedder = state.embedder
     return {
         **state.searcher.describe(),
-        "embedding": {"max_batch": embedder.max_batch, "max_wait_ms": embedder.max_wait * 1000},
+        "embedding": {"max_batch": embedder.max_batch},
     }

@@ -51,12 +51,11 @@ def test_the_benchmark_runs_end_to_end_at_a_tiny_size(gallery, tmp_path, capsys)
     ladder = [1, 2, 4, 8, 16, 32, 64, 128]
     assert [(r["mode"], r["load"], r["k_features"], r["round"]) for r in runs] == [
         *[
-            ("batched", load, k, round_number)
+            ("one worker", load, k, round_number)
             for k in ladder
             for round_number, order in enumerate([(QUIET, HOG)])
             for load in order
         ],
-        ("one at a time", QUIET, 16, 0),
         ("two workers", QUIET, 16, 0),
     ]
     assert [row["k_features"] for row in results["http"]["lone"]] == ladder
@@ -145,33 +144,17 @@ def test_concurrency_gain_is_the_quiet_median_qps_ratio():
         }
 
     runs = [
-        run("batched", QUIET, 1, 100), run("batched", QUIET, 1, 120),
-        run("batched", QUIET, 32, 300), run("batched", QUIET, 32, 260),
-        run("batched", HOG, 32, 10),  # beside the hog: not counted
+        run("one worker", QUIET, 1, 100), run("one worker", QUIET, 1, 120),
+        run("one worker", QUIET, 32, 300), run("one worker", QUIET, 32, 260),
+        run("one worker", HOG, 32, 10),  # beside the hog: not counted
         run("two workers", QUIET, 1, 100), run("two workers", QUIET, 32, 250),
     ]  # fmt: skip
     assert concurrency_gain(runs) == [
-        {"mode": "batched", "k_features": 16, "low": 1, "high": 32}
+        {"mode": "one worker", "k_features": 16, "low": 1, "high": 32}
         | {"qps_low": 110, "qps_high": 280, "gain": 2.55},
         {"mode": "two workers", "k_features": 16, "low": 1, "high": 32}
         | {"qps_low": 100, "qps_high": 250, "gain": 2.5},
     ]
-
-
-def test_the_batching_benchmark_compares_both_modes_at_each_concurrency(gallery, tmp_path):
-    from bench.batching import main as batching_main
-    from models.checkpoint import SMALL_CNN_CHECKPOINT
-
-    out = tmp_path / "docs"
-    arguments = ["--gallery", str(gallery), "--model", str(SMALL_CNN_CHECKPOINT), "--out", str(out)]
-    arguments += ["--concurrency", "1", "4", "--duration", "1", "--rounds", "1"]
-    assert batching_main(arguments) == 0
-    results = json.loads((out / "batching.json").read_text())
-    runs = {(run["mode"], run["concurrency"]) for run in results["runs"]}
-    assert runs == {(mode, c) for mode in ("batched", "one at a time") for c in (1, 4)}
-    assert all(run["requests"] > 0 and run["errors"] == 0 for run in results["runs"])
-    assert [row["concurrency"] for row in results["summary"]] == [1, 4]
-    assert all(row["qps_ratio"] > 0 for row in results["summary"])
 
 
 def test_the_startup_benchmark_times_a_service_on_a_written_index(tmp_path):

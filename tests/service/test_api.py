@@ -52,7 +52,7 @@ def test_a_search_says_where_its_time_went(client):
         name, duration = entry.split(";dur=")
         stages[name] = float(duration)
     assert list(stages) == [
-        "parse", "decode", "preprocess", "forward", "batching", "search", "respond", "json",
+        "parse", "decode", "preprocess", "forward", "search", "respond", "json",
         "total",
     ]  # fmt: skip
     assert all(value >= 0 for value in stages.values())

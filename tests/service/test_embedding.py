@@ -15,20 +15,16 @@ def default_encoder() -> OnnxEncoder:
     return OnnxEncoder(SMALL_CNN_CHECKPOINT / ONNX_FILE, config)
 
 
-def test_concurrent_queries_share_forward_passes_and_get_their_own_vectors():
-    encoder = default_encoder()
+def test_concurrent_queries_each_get_their_own_vector():
+    embedder = QueryEmbedder(default_encoder(), 32)
     images = [Image.fromarray(garment(seed)) for seed in range(24)]
-    alone = QueryEmbedder(encoder, 32, max_batch=1)
-    expected = np.stack([alone.embed_one(image) for image in images])
-    batches = []
-    batched = QueryEmbedder(encoder, 32, max_batch=8, max_wait_ms=20, on_batch=batches.append)
+    expected = np.stack([embedder.embed_one(image) for image in images])
     results = [None] * len(images)
     start = threading.Barrier(len(images))
 
     def ask(position: int) -> None:
-        with batched.arriving():
-            start.wait()
-            results[position] = batched.embed_one(images[position])
+        start.wait()
+        results[position] = embedder.embed_one(images[position])
 
     threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(images))]
     for thread in threads:
@@ -36,13 +32,13 @@ def test_concurrent_queries_share_forward_passes_and_get_their_own_vectors():
     for thread in threads:
         thread.join()
     np.testing.assert_allclose(np.stack(results), expected, atol=1e-4)
-    assert sum(batches) == 24 and max(batches) <= 8 and len(batches) < 24
 
 
-def test_a_lone_query_does_not_wait_for_company():
-    embedder = QueryEmbedder(default_encoder(), 16, max_batch=64, max_wait_ms=600_000)
-    image = Image.fromarray(garment(0))
-    embedder.embed_one(image)  # warm-up
-    finished = threading.Event()
-    threading.Thread(target=lambda: (embedder.embed_one(image), finished.set())).start()
-    assert finished.wait(60)  # it would wait 10 minutes for others
+def test_a_batch_goes_through_the_model_in_passes_of_at_most_max_batch():
+    passes = []
+    embedder = QueryEmbedder(default_encoder(), 32, max_batch=8, on_batch=passes.append)
+    images = [Image.fromarray(garment(seed)) for seed in range(20)]
+    vectors = embedder.embed_many([embedder.preprocess(image) for image in images])
+    alone = np.stack([embedder.embed_one(image) for image in images])
+    np.testing.assert_allclose(vectors, alone, atol=1e-4)
+    assert passes[:3] == [8, 8, 4]
