@@ -14,7 +14,7 @@ from indexer.duplicates import list_count
 from models.vectors import unit_rows
 from search.calibration import calibration_rows, cheapest, exact_neighbours, without_self
 from search.core import SearchIndex
-from search.four_bit import four_bit_budgets
+from search.four_bit import four_bit_budgets, four_bit_codes
 from search.index_dir import LoadedIndex
 from search.manifest import FourBitBudget, Manifest, ModelRecord
 from search.plan import SearchPlan
@@ -181,7 +181,7 @@ def bench_fast_budgets(
     flat = flat_at_budget(vectors, features)
     made = {"float scan": time.perf_counter() - started}
     started = time.perf_counter()
-    codes = four_bit_budgets(vectors[:, :features], "always")[-1]
+    codes = four_bit_codes(vectors, features)
     made["4-bit shortlist"] = time.perf_counter() - started
     started = time.perf_counter()
     ivf = _tuned_ivf(gallery)

@@ -28,9 +28,9 @@ DUPLICATE_THRESHOLD = 0.96
 DUPLICATE_FEATURES = 16
 
 
-def _flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup, name: str, help: str) -> None:
-    """An option that is off unless given."""
-    parser.add_argument(name, action="store_true", help=help)
+def _flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup, name: str, text: str) -> None:
+    """An option that is off unless given; `text` is its help."""
+    parser.add_argument(name, action="store_true", help=text)
 
 
 def build_parser() -> argparse.ArgumentParser:

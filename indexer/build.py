@@ -44,9 +44,8 @@ class BuildConfig:
     batch_size: int = 256
     device: str = "auto"
     workers: int = 2
-    four_bit: str = (
-        "auto"  # 4-bit codes for the fast budgets: auto (large galleries), always, never
-    )
+    # 4-bit codes for the fast budgets: auto (above 100,000 items), always, never
+    four_bit: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -229,15 +228,15 @@ def write_built_index(
 
 
 def update_config(out: Path, gallery: Path, **options) -> tuple[BuildConfig, LoadedIndex]:
-    """Settings for updating the index at `out`: its own model and budget, and 4-bit codes
-    if it held them (trained again on the updated vectors)."""
+    """Settings for updating the index at `out`: its own model, budget and choice of 4-bit
+    codes (trained again on the updated vectors where that choice asks for them)."""
     previous = load_index(out)
     config = BuildConfig(
         gallery=gallery,
         model=previous.model_dir,
         out=out,
         keep=previous.keep,
-        four_bit="always" if previous.manifest.four_bit else "never",
+        four_bit=previous.manifest.build.four_bit or "auto",
         **options,
     )
     return config, previous

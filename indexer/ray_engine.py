@@ -106,8 +106,9 @@ def _build_on_ray(
     shutil.rmtree(shards_root, ignore_errors=True)
     started = time.perf_counter()
     batches = _embedded_batches(files, encoder.config, config, checkpoint, actors=actors, gpus=gpus)
-    # Shards about to be merged need no 4-bit codes: the merged index gets its own.
-    shard_config = config if not merge else dataclasses.replace(config, four_bit="never")
+    # Shards only merged, not kept, need no 4-bit codes: the merged index gets its own.
+    passing = merge and not keep_shards
+    shard_config = dataclasses.replace(config, four_bit="never") if passing else config
     writer = _ShardWriter(shards_root, shard_config, model_config, relative, shard_size)
     for batch in batches:
         writer.add(batch)

@@ -38,7 +38,7 @@ def write_index(
     """Write a complete index to a sibling temporary directory, then move it to `out`.
 
     The 4-bit codes of the fast budgets are trained and calibrated here, once, when `four_bit`
-    asks for them ("auto": above FLAT_UP_TO items; "always"; "never"), so that no search
+    asks for them ("auto": above FOUR_BIT_ABOVE items; "always"; "never"), so that no search
     process trains anything. The manifest written is `manifest` with the codes' budgets and
     the files' checksums. An interrupted build leaves only the temporary directory behind; an
     index already at `out` is replaced only once the new one is complete on disk. Returns the
@@ -67,13 +67,10 @@ def write_index(
         (staging / HASHES_FILE).write_text("".join(f"{digest}\n" for digest in hashes))
         started = time.perf_counter()
         budgets = four_bit_budgets(vectors, four_bit)
-        build = manifest.build
-        if budgets:
-            build = dataclasses.replace(
-                build, index_seconds=round(time.perf_counter() - started, 2)
-            )
-        for budget in budgets:
-            faiss.write_index(budget.codes, str(staging / codes_file(budget.features)))
+        seconds = round(time.perf_counter() - started, 2) if budgets else None
+        build = dataclasses.replace(manifest.build, four_bit=four_bit, index_seconds=seconds)
+        for codes in budgets:
+            faiss.write_index(codes.codes, str(staging / codes_file(codes.features)))
         (staging / MODEL_DIR).mkdir()
         for name in MODEL_FILES:  # not a training run's caches or resume state
             if (model_dir / name).is_file():
@@ -82,10 +79,10 @@ def write_index(
             manifest,
             format=INDEX_FORMAT,
             build=build,
-            four_bit=tuple(FourBitBudget(b.features, b.shortlist) for b in budgets),
+            four_bit=tuple(FourBitBudget(codes.features, codes.shortlist) for codes in budgets),
             checksums={
                 name: file_sha256(staging / name)
-                for name in [*CHECKSUMMED_FILES, *(codes_file(b.features) for b in budgets)]
+                for name in [*CHECKSUMMED_FILES, *(codes_file(codes.features) for codes in budgets)]
             },
         )
         (staging / MANIFEST_FILE).write_text(written.to_json())

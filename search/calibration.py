@@ -1,7 +1,7 @@
 """Choosing a search setting by measuring it on the gallery itself: sampled gallery rows are the
 queries, their exact neighbours (each row left out of its own answer) the truth, and the setting
-is the cheapest that meets a target. The approximate structures, the 4-bit budgets and the
-duplicate finder all calibrate this way."""
+is the cheapest that meets a target. The 4-bit budgets' shortlists and the duplicate finder's
+floors and cells calibrate this way."""
 
 from collections.abc import Callable, Iterable
 from typing import TypeVar

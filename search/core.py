@@ -10,6 +10,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import asdict
 from pathlib import Path
+from typing import Self
 
 import faiss
 import numpy as np
@@ -37,9 +38,9 @@ class SearchIndex:
     FAISS flat inner-product index, made from the mapped vectors on its first search (or by
     `warm_up`) and kept: under twice the memory of the full-budget array, no training. Other
     budgets are made on first use and kept in a least-recently-used cache bounded by
-    `cache_bytes`. Where the
-    index directory holds 4-bit codes for a budget (large galleries, built by the indexer),
-    that budget is served by them: a shortlist re-scored exactly, not guaranteed exact.
+    `cache_bytes`. Where the index directory holds 4-bit codes for a budget (large galleries,
+    built by the indexer), that budget is served by them: a shortlist re-scored exactly, not
+    guaranteed exact.
     """
 
     def __init__(self, index: LoadedIndex, *, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
@@ -57,12 +58,13 @@ class SearchIndex:
         self._ladder_budgets = set(ladder_budgets(self.keep))
         self.rows = {item: row for row, item in enumerate(index.ids)}
         self._cache: OrderedDict[int, faiss.Index] = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the ladder, the cache and the folders
+        self._making = threading.Lock()  # one budget made from the vectors at a time
         self._ids_sorted: list[int] | None = None  # row numbers in id order, made on first use
         self._folders: OrderedDict[str, np.ndarray] = OrderedDict()
 
     @classmethod
-    def open(cls, path: Path, *, cache_bytes: int = DEFAULT_CACHE_BYTES) -> "SearchIndex":
+    def open(cls, path: Path, *, cache_bytes: int = DEFAULT_CACHE_BYTES) -> Self:
         """The index directory at `path`, verified against its checksums; ValueError naming
         what is wrong."""
         return cls(load_index(Path(path)), cache_bytes=cache_bytes)
@@ -77,6 +79,7 @@ class SearchIndex:
         return self.index.vectors
 
     def is_exact(self, k_features: int) -> bool:
+        """Whether a search at this budget is exact: it is, unless 4-bit codes serve it."""
         return k_features not in self.index.codes
 
     def search(self, queries: np.ndarray, plan: SearchPlan) -> Found:
@@ -97,6 +100,8 @@ class SearchIndex:
             D, I = self.nearest(queries, plan.k_features, plan.top_k, rows)
         else:
             check_budget(plan.rerank_features, self.keep, top_k=plan.top_k)
+            if plan.shortlist < plan.top_k:
+                raise ValueError(f"shortlist ({plan.shortlist}) must hold top_k ({plan.top_k})")
             _, candidates = self.nearest(queries, plan.k_features, plan.shortlist, rows)
             wide = unit_rows(np.atleast_2d(queries)[:, : plan.rerank_features])
             D, I = rescore(self.vectors, wide, candidates, plan.top_k)
@@ -141,7 +146,7 @@ class SearchIndex:
             for scores, found in zip(D, I, strict=True)
         ]
 
-    def rescore(
+    def rescore_candidates(
         self, queries: np.ndarray, candidates: list[list[str]], features: int
     ) -> list[Hits]:
         """Exact cosine at `features` of each query's candidates that this index holds (others
@@ -223,14 +228,6 @@ class SearchIndex:
             held.append({"structure": "exact, cached", "features": budget, "bytes": _bytes(index)})
         return held
 
-    def health(self) -> tuple[bool, dict]:
-        """Up once opened: nothing else answers for it."""
-        return True, {"status": "ok"}
-
-    def reload_refusal(self) -> str | None:
-        """An index in this process can always be opened again in its place."""
-        return None
-
     def warm_up(self, query: np.ndarray) -> None:
         """One search per ladder budget: its pages are touched before the first user's."""
         for budget in ladder_budgets(self.keep):
@@ -269,34 +266,44 @@ class SearchIndex:
         if n == 0:
             empty = (len(queries), 0)
             return np.zeros(empty, np.float32), np.zeros(empty, np.int64)
-        held = self._budget_index(k_features)
+        held = self._held(k_features)  # a whole budget is not made for a few rows
         if isinstance(held, faiss.IndexFlat):
             stored = faiss.rev_swig_ptr(held.get_xb(), held.ntotal * held.d)
             block = _take(stored.reshape(held.ntotal, held.d), rows)
-        else:  # 4-bit codes: not exact, so not used here
+        else:  # none held, or 4-bit codes (not exact): normalise just these rows
             block = unit_rows(_take(self.vectors, rows)[:, :k_features])
         D, found = faiss.knn(queries, block, n, metric=faiss.METRIC_INNER_PRODUCT)
         return D, rows[found]
 
     def _budget_index(self, k_features: int) -> faiss.Index | FourBitCodes:
-        held = self._ladder.get(k_features)
+        """What serves budget `k_features`, made from the vectors if nothing holds it yet: one
+        such copy of the gallery is made at a time, and never twice for one budget."""
+        held = self._held(k_features)
         if held is not None:
             return held
-        if k_features in self._ladder_budgets:
-            built = flat_at_budget(self.vectors, k_features)
+        with self._making:
+            held = self._held(k_features)
+            if held is not None:
+                return held
+            made = flat_at_budget(self.vectors, k_features)
             with self._lock:
-                return self._ladder.setdefault(k_features, built)
+                if k_features in self._ladder_budgets:
+                    self._ladder[k_features] = made
+                    return made
+                self._cache[k_features] = made
+                while self._cache and 4 * self.count * sum(self._cache) > self.cache_bytes:
+                    self._cache.popitem(last=False)
+            return made
+
+    def _held(self, k_features: int) -> faiss.Index | FourBitCodes | None:
+        """What already serves budget `k_features` (the ladder or the cache), if anything."""
         with self._lock:
+            if k_features in self._ladder:
+                return self._ladder[k_features]
             cached = self._cache.get(k_features)
             if cached is not None:
                 self._cache.move_to_end(k_features)
-                return cached
-        built = flat_at_budget(self.vectors, k_features)
-        with self._lock:
-            self._cache[k_features] = built
-            while self._cache and 4 * self.count * sum(self._cache) > self.cache_bytes:
-                self._cache.popitem(last=False)
-        return built
+            return cached
 
 
 def _take(array: np.ndarray, rows: np.ndarray) -> np.ndarray:

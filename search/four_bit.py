@@ -34,6 +34,7 @@ TRAINING_ROWS = 65_536
 FOUR_BIT_MODES = ("auto", "always", "never")
 FOUR_BIT_ABOVE = 100_000  # "auto": up to here an exact scan of a small budget takes about 1 ms
 FOUR_BIT_FROM = 16  # below this a 4-bit shortlist must be so long it is slower than a scan
+FOUR_BIT_LEAST_ROWS = 256  # each dimension's 16 levels need many rows to learn from
 
 
 @dataclass
@@ -59,17 +60,20 @@ class FourBitCodes:
         return int(self.codes.ntotal * math.ceil(self.features / 2))
 
 
-def four_bit_budgets(vectors: np.ndarray, mode: str = "auto") -> list["FourBitCodes"]:
+def four_bit_budgets(vectors: np.ndarray, mode: str = "auto") -> list[FourBitCodes]:
     """The 4-bit codes of the ladder's budgets from FOUR_BIT_FROM up, when `mode` asks for
-    them ("auto": above FOUR_BIT_ABOVE items); none otherwise."""
+    them ("auto": above FOUR_BIT_ABOVE items); none otherwise, and none for a gallery of fewer
+    than FOUR_BIT_LEAST_ROWS rows, too few to learn codes from (and fast to scan anyway)."""
     count, keep = vectors.shape
-    if mode == "never" or (mode == "auto" and count <= FOUR_BIT_ABOVE) or count == 0:
+    if mode == "never" or (mode == "auto" and count <= FOUR_BIT_ABOVE):
+        return []
+    if count < FOUR_BIT_LEAST_ROWS:
         return []
     budgets = [budget for budget in ladder_budgets(keep) if budget >= FOUR_BIT_FROM]
     return [four_bit_codes(vectors, budget) for budget in budgets]
 
 
-def four_bit_codes(vectors: np.ndarray, features: int, *, seed: int = 0) -> "FourBitCodes":
+def four_bit_codes(vectors: np.ndarray, features: int, *, seed: int = 0) -> FourBitCodes:
     """Train and fill the 4-bit codes of the first `features` columns of `vectors`, then
     calibrate the shortlist on gallery rows against exact search."""
     count = len(vectors)

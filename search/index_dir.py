@@ -97,8 +97,10 @@ def load_index(path: Path) -> LoadedIndex:
 
 
 def _verify_checksums(path: Path, manifest: Manifest, *, under: str = "") -> None:
-    """Every checksummed file whose name starts with `under` is listed, exists and matches."""
-    for name in sorted(set(CHECKSUMMED_FILES) | set(manifest.checksums)):
+    """Every file the index must hold whose name starts with `under` (the fixed files, the 4-bit
+    codes the manifest lists, anything else it has a checksum for) exists and matches."""
+    codes = {codes_file(budget.features) for budget in manifest.four_bit}
+    for name in sorted(set(CHECKSUMMED_FILES) | codes | set(manifest.checksums)):
         if not name.startswith(under):
             continue
         if name not in manifest.checksums:

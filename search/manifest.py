@@ -74,6 +74,7 @@ class BuildRecord:
     runtime: str | None = None  # what embedded the gallery: onnxruntime or torch
     batch_size: int | None = None
     index_seconds: float | None = None  # building the 4-bit codes
+    four_bit: str | None = None  # whether codes were asked for: auto, always or never
     actors: int | None = None  # Ray model actors
     shard: int | None = None  # this index's place among `shards` (a shard of a larger index)
     shards: int | None = None
@@ -280,11 +281,15 @@ def _manifest(top: _Fields) -> Manifest | None:
     dim = None if model is None else model.embedding_dim
     if keep is not None and dim is not None and keep > dim:
         top.problem(f"keep ({keep}) must not exceed model.embedding_dim ({dim})")
+    seen = set()
     for position, budget in enumerate(read["four_bit"]):
         if keep is not None and budget.features is not None and budget.features > keep:
             top.problem(
                 f"four_bit[{position}].features ({budget.features}) must not exceed keep ({keep})"
             )
+        if budget.features in seen:
+            top.problem(f"four_bit[{position}].features ({budget.features}) is listed twice")
+        seen.add(budget.features)
     if top.problems:
         return None
     return Manifest(model=model, keep=keep, count=count, importance=importance, **read)
@@ -337,6 +342,7 @@ _BUILD_KINDS = {
     "runtime": TEXT,
     "batch_size": POSITIVE,
     "index_seconds": NON_NEGATIVE_NUMBER,
+    "four_bit": TEXT,
     "actors": POSITIVE,
     "shard": NON_NEGATIVE,
     "shards": POSITIVE,

@@ -1,8 +1,8 @@
 """Exact cosine search at a feature budget: flat scans of unit rows, and exact re-scoring.
 
-Every search in the project, in the service, the indexer and the benchmarks, scans through
-`flat_at_budget` or re-scores through `rescore` here (the 4-bit codes of search/four_bit.py
-only choose which rows `rescore` reads), and checks its budget with `check_budget`.
+The search core (search/core.py) scans a budget through `flat_at_budget` and re-scores a
+shortlist through `rescore` (the 4-bit codes of search/four_bit.py only choose which rows it
+reads), and checks every budget asked for with `check_budget`.
 """
 
 import threading
@@ -93,11 +93,3 @@ def _flat(unit_vectors: np.ndarray) -> faiss.IndexFlatIP:
     flat = faiss.IndexFlatIP(unit_vectors.shape[1])
     flat.add(unit_vectors)
     return flat
-
-
-def recall_at_10(found: np.ndarray, truth: np.ndarray) -> float:
-    """Mean share of each row of `truth` (Q x 10 ids) that appears in the same row of `found`."""
-    hits = [
-        len(set(f[:10].tolist()) & set(t[:10].tolist())) for f, t in zip(found, truth, strict=True)
-    ]
-    return float(np.mean(hits)) / 10

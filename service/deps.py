@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request
 
+from search.plan import SearchPlan
 from service.api_models import SearchParams
-from service.plan import ParameterOutOfRange, SearchPlan, plan_search
+from service.plan import ParameterOutOfRange, plan_search
 from service.settings import Settings
 from service.state import ServiceState
 

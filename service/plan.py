@@ -1,9 +1,9 @@
-"""A search's parameters, checked against the index and the settings: the plan every
-search route and every searcher (in this process or on a shard) works from."""
+"""An HTTP request's search parameters, checked against the index and the settings, become
+the search core's plan (search.plan.SearchPlan) that every searcher works from."""
 
 import math
-from dataclasses import dataclass
 
+from search.plan import SearchPlan
 from service.api_models import SearchParams
 from service.settings import Settings
 
@@ -11,18 +11,6 @@ from service.settings import Settings
 class ParameterOutOfRange(ValueError):
     """A search parameter outside what the index and the settings allow; the message names
     the range (the routes answer 422 with it)."""
-
-
-@dataclass(frozen=True)
-class SearchPlan:
-    """A search's parameters, checked against the index and the settings."""
-
-    k_features: int
-    top_k: int
-    rerank_features: int | None = None
-    shortlist: int = 0
-    min_score: float | None = None
-    under: str | None = None
 
 
 def plan_search(params: SearchParams, keep: int, settings: Settings) -> SearchPlan:

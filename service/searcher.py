@@ -10,6 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
+from search.core import SearchIndex
 from search.plan import Found, Hits, SearchPlan
 
 
@@ -55,10 +56,22 @@ class Searcher(Protocol):
         ...
 
 
+class LocalSearcher(SearchIndex):
+    """The search core over the index in this process, as the routes' `Searcher`."""
+
+    def health(self) -> tuple[bool, dict]:
+        """Up once opened: nothing else answers for it."""
+        return True, {"status": "ok"}
+
+    def reload_refusal(self) -> str | None:
+        """An index in this process can always be opened again in its place."""
+        return None
+
+
 def merge_hits(answers: list[list[Hits]], top_k: int, floor: float | None = None) -> list[Hits]:
     """Several shards' hits for the same queries -> each query's best top_k by score (those
-    at or above `floor`). Each shard ranks its own rows exactly, so the merged top_k is the
-    whole gallery's."""
+    at or above `floor`). Each shard ranks its own rows, so the merged top_k is the whole
+    gallery's (exactly so where every shard's answer is exact)."""
     lowest = -np.inf if floor is None else floor
     merged = []
     for position in range(len(answers[0])):

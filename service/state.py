@@ -9,12 +9,12 @@ import numpy as np
 
 from models.config import ONNX_FILE, EncoderConfig, read_config
 from models.onnx_encoder import OnnxEncoder
-from search.core import SearchIndex
 from search.index_dir import IndexModel
 from search.manifest import MANIFEST_FILE
 from service.duplicates import DuplicateGroupsCache
 from service.embedding import PixelEncoder, QueryEmbedder
 from service.gallery import GalleryFiles
+from service.searcher import LocalSearcher
 from service.settings import Settings
 
 # A query's forward pass runs on one thread, as its FAISS scan does: requests already run side
@@ -25,7 +25,7 @@ QUERY_THREADS = 1
 
 @dataclass(frozen=True)
 class ServiceState:
-    searcher: SearchIndex
+    searcher: LocalSearcher
     embedder: QueryEmbedder
     model_config: dict
     gallery: GalleryFiles
@@ -51,14 +51,14 @@ def load_state(
     )
 
 
-def open_index(settings: Settings) -> tuple[SearchIndex, dict]:
+def open_index(settings: Settings) -> tuple[LocalSearcher, dict]:
     """The index (verified against its checksums) and its model's config, checked to match."""
     if not (Path(settings.index) / MANIFEST_FILE).is_file():
         raise ValueError(
             "it is not an index directory (no manifest.json); "
             "build one with python -m indexer build"
         )
-    searcher = SearchIndex.open(Path(settings.index), cache_bytes=settings.budget_cache_bytes)
+    searcher = LocalSearcher.open(Path(settings.index), cache_bytes=settings.budget_cache_bytes)
     manifest = searcher.index.manifest
     model_config = read_config(searcher.index.model_dir)
     if model_config["id"] != manifest.model.id:

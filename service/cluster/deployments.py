@@ -2,10 +2,10 @@
 
 Each shard deployment holds one shard's search core (its N replicas each hold a copy) and
 answers `search` with that shard's best rows. The ingress serves the service's own routes: it
-embeds each query itself, with the index's ONNX model batched across the requests it holds as
-the service does, and sends the vector to every shard, merging their answers by score. A
-separate model deployment would cost a hop between processes (about 5 ms of latency and as
-much CPU on a 2-core node) for a forward pass of a quarter of a millisecond.
+embeds each query itself, with the index's ONNX model as the service does, and sends the
+vector to every shard, merging their answers by score. A separate model deployment would cost
+a hop between processes (about 5 ms of latency and as much CPU on a 2-core node) for a forward
+pass of a quarter of a millisecond.
 """
 
 import asyncio
@@ -47,7 +47,7 @@ class ShardSearch:
     def rescore(
         self, queries: np.ndarray, candidates: list[list[str]], features: int
     ) -> list[list[tuple[str, float]]]:
-        return self.searcher.rescore(queries, candidates, features)
+        return self.searcher.rescore_candidates(queries, candidates, features)
 
     def vector_of(self, item_id: str) -> np.ndarray | None:
         """The item's stored vector; None when it is on another shard."""
@@ -66,7 +66,7 @@ class ShardSearch:
         vectors, ids = self.searcher.gallery_vectors()
         return np.asarray(vectors), ids
 
-    def describe(self) -> Manifest:
+    def manifest(self) -> Manifest:
         """This shard's manifest (its `version` names the shard's build)."""
         return self.searcher.index.manifest
 
@@ -107,7 +107,7 @@ class ClusterIngress:
         names = await root.shards.remote()
         model_index = Path(await root.model_index.remote())
         shards = [serve.get_deployment_handle(name, self.generation) for name in names]
-        described = await asyncio.gather(*(shard.describe.remote() for shard in shards))
+        described = await asyncio.gather(*(shard.manifest.remote() for shard in shards))
         return create_cluster_app(self.settings, shards, model_index, described, self.generation)
 
 

@@ -4,7 +4,7 @@
 shard deployment through Serve handles and merges their answers by score, so every route
 (searches, gallery items, duplicates, feature examples, the page), parameter, response, error
 and the API key are those of `python -m service`. A query is embedded once, here, with the
-service's own batched embedder, not once per shard. A shard whose replica dies mid-request is
+service's own embedder, not once per shard. A shard whose replica dies mid-request is
 asked again (Serve routes the retry to a live replica, or to the one it starts in its place);
 if none answers in time the caller gets 503 with a sentence, never a 500.
 """
@@ -108,8 +108,10 @@ class ClusterSearcher:
         ]
 
     def describe(self) -> dict:
-        """The model, keep, the gallery's size over all shards, each shard's size and version."""
+        """The model, keep, the gallery's size over all shards, whether every budget is exact,
+        and each shard's size, version and 4-bit shortlists."""
         first = self.described[0]
+        coded = any(shard.four_bit for shard in self.described)
         return {
             "model": asdict(first.model),
             "D": first.model.embedding_dim,
@@ -118,9 +120,16 @@ class ClusterSearcher:
             "importance": list(first.importance),
             "metric": first.metric,
             "index_version": ",".join(shard.version for shard in self.described),
+            "index_type": "flat + 4-bit shortlists" if coded else "flat",
+            "exact": not coded,
             "generation": self.generation,
             "shards": [
-                {"count": shard.count, "version": shard.version} for shard in self.described
+                {
+                    "count": shard.count,
+                    "version": shard.version,
+                    "four_bit": {budget.features: budget.shortlist for budget in shard.four_bit},
+                }
+                for shard in self.described
             ],
         }
 

@@ -45,9 +45,9 @@ async def search(
 
     With `rerank_features`, the `shortlist` best items at `k_features` are re-ordered by
     cosine on the first `rerank_features` dimensions (scores are then at that budget).
-    Unknown query parameters are ignored. Exact at every budget of a flat index, and inside
-    a folder (`under`) at every budget: the ranking equals brute force over vectors.npy;
-    `exact` is false where an approximate structure or a shortlist served the budget.
+    Unknown query parameters are ignored. Exact at every budget an index serves without 4-bit
+    codes, and inside a folder (`under`) at every budget: the ranking equals brute force over
+    vectors.npy; `exact` is false where 4-bit codes or a re-ranked shortlist served it.
     """
     times: StageTimes = request.state.times
     times.route_started = started = time.perf_counter()

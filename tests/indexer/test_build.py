@@ -160,18 +160,25 @@ def test_a_file_name_with_a_line_break_is_skipped_not_corrupting_ids(tmp_path):
     )
 
 
-def test_cli_builds_the_four_bit_codes_when_asked_and_update_keeps_them(gallery, tmp_path, capsys):
+def test_cli_builds_the_four_bit_codes_when_asked_and_update_keeps_them(tmp_path, capsys):
+    gallery = tmp_path / "garments"
+    gallery.mkdir()
+    for seed in range(300):
+        Image.fromarray(garment(seed)).save(gallery / f"{seed:03d}.png")
     out = tmp_path / "index"
     args = small_cnn_build(gallery, out, "--workers", "0", "--keep", "32")
     assert main([*args, "--four-bit", "always"]) == 0
     assert "4-bit codes at 16, 32 features" in capsys.readouterr().out
     index = load_index(out)
     assert [budget.features for budget in index.manifest.four_bit] == [16, 32]
-    assert index.codes[16].ntotal == 23 and index.codes[32].d == 32
+    assert index.codes[16].ntotal == 300 and index.codes[32].d == 32
+    assert index.manifest.build.four_bit == "always"
     assert index.manifest.build.index_seconds is not None
+    (gallery / "000.png").unlink()
     update = ["update", "--gallery", str(gallery), "--out", str(out), "--workers", "0"]
     assert main(update) == 0
-    assert sorted(load_index(out).codes) == [16, 32]
+    updated = load_index(out)
+    assert sorted(updated.codes) == [16, 32] and updated.codes[16].ntotal == 299
 
 
 def test_auto_on_a_small_gallery_writes_no_codes(gallery, tmp_path):

@@ -145,6 +145,16 @@ def test_a_folder_is_searched_exactly_and_an_empty_one_is_named(tmp_path, random
     np.testing.assert_allclose([[s for _, s in hits] for hits in found.hits], expected, atol=1e-5)
     with pytest.raises(FolderEmpty, match="'hats/'"):
         index.search(xq, SearchPlan(8, 5, under="hats/"))
+    # A folder's rows are normalised on their own: no whole budget is made for them.
+    assert [held["structure"] for held in index.memory()] == [
+        "vectors.npy (lazy budgets, re-ranking)"
+    ]
+
+
+def test_a_shortlist_shorter_than_top_k_is_refused_in_words(random_index):
+    index, _ = random_index
+    with pytest.raises(ValueError, match=r"shortlist \(5\) must hold top_k \(10\)"):
+        index.search(np.ones((1, 24), np.float32), SearchPlan(4, 10, 16, 5))
 
 
 def test_describe_says_what_is_served(random_index):

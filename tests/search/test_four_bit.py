@@ -72,6 +72,7 @@ def test_auto_keeps_a_small_gallery_float():
     xb = np.random.default_rng(0).standard_normal((500, 32)).astype(np.float32)
     assert four_bit_budgets(xb, "auto") == [] and four_bit_budgets(xb, "never") == []
     assert [codes.features for codes in four_bit_budgets(xb, "always")] == [16, 32]
+    assert four_bit_budgets(xb[:100], "always") == []  # too few rows to learn codes from
 
 
 def test_a_larger_top_k_gets_a_longer_shortlist(clustered):
@@ -107,3 +108,13 @@ def test_opening_and_searching_trains_nothing(clustered, monkeypatch):
     opened.warm_up(xq[0])
     D, _ = opened.nearest(xq[:3], 16, 10)
     assert D.shape == (3, 10)
+
+
+def test_codes_the_manifest_lists_without_a_checksum_are_refused(tmp_path, clustered):
+    _, xb, _ = clustered
+    path = write_vectors(tmp_path / "index", xb[:2000], four_bit="always").index.path
+    document = json.loads((path / MANIFEST_FILE).read_text())
+    del document["checksums"][codes_file(32)]
+    (path / MANIFEST_FILE).write_text(json.dumps(document))
+    with pytest.raises(ValueError, match=f"holds no checksum for {codes_file(32)}"):
+        SearchIndex.open(path)

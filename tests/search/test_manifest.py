@@ -36,7 +36,8 @@ def test_a_manifest_reads_back_as_written_under_the_contracts_names(index_dir):
 def test_every_build_figure_is_written_and_read_back(index_dir, tmp_path):
     figures = BuildRecord(
         engine="ray", seconds=1.5, images_per_second=2.5, embedded=3, reused=0, device="cpu",
-        runtime="torch", batch_size=4, index_seconds=0.0, actors=5, shard=0, shards=6,
+        runtime="torch", batch_size=4, index_seconds=0.0, four_bit="always", actors=5, shard=0,
+        shards=6,
     )  # fmt: skip
     assert None not in dataclasses.asdict(figures).values()
     out = tmp_path / "index"
@@ -120,6 +121,10 @@ def test_each_problem_in_a_manifest_is_one_line_naming_its_field(index_dir, tmp_
         ),
         (lambda d: d.pop("model"), "manifest.json: model is missing"),
         (lambda d: d.update(four_bit={}), "manifest.json: four_bit must be a list, got {}"),
+        (
+            lambda d: d.update(four_bit=[{"features": 16, "shortlist": 64}] * 2),
+            "manifest.json: four_bit[1].features (16) is listed twice",
+        ),
     ],
 )
 def test_fields_that_disagree_are_refused(index_dir, tmp_path, change, line):

@@ -3,8 +3,9 @@ with a domain error (the routes answer it with 422; tests/helpers/hostile.py ove
 
 import pytest
 
+from search.plan import SearchPlan
 from service.api_models import SearchParams
-from service.plan import ParameterOutOfRange, SearchPlan, plan_search
+from service.plan import ParameterOutOfRange, plan_search
 from service.settings import Settings
 
 SETTINGS = Settings(max_top_k=100, max_shortlist=500)

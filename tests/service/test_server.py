@@ -71,7 +71,7 @@ def test_the_supervisor_of_several_workers_imports_no_app_model_or_index_code():
     probe = (
         "import sys, service.__main__, service.workers; "
         "print(sorted(m for m in ('faiss', 'onnxruntime', 'numpy', 'fastapi', 'service.app', "
-        "'service.state', 'indexer.index_dir') if m in sys.modules))"
+        "'service.state', 'search.index_dir', 'search.core') if m in sys.modules))"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
