@@ -61,14 +61,14 @@ def bench_budgets(
 ) -> dict:
     """Single-query and 64-query latency at each budget, next to the bandwidth floor."""
     count, keep = vectors.shape
-    engine = in_memory_index(vectors)
-    engine.warm_up(queries[0])  # the ladder, made as the service makes it before serving
+    searcher = in_memory_index(vectors)
+    searcher.warm_up(queries[0])  # the ladder, made as the service makes it before serving
     budgets = sorted({b for b in BUDGETS if b < keep} | {keep})
     rows = []
     for budget in budgets:
-        single = time_each(lambda i, b=budget: engine.nearest(queries[i], b, 10), repeats)
+        single = time_each(lambda i, b=budget: searcher.nearest(queries[i], b, 10), repeats)
         batch = time_each(
-            lambda i, b=budget: engine.nearest(queries[i * BATCH : (i + 1) * BATCH], b, 10),
+            lambda i, b=budget: searcher.nearest(queries[i * BATCH : (i + 1) * BATCH], b, 10),
             max(3, repeats // 10),
             warmup=1,
         )
@@ -93,7 +93,7 @@ def bench_budgets(
         row["full_over_this_batch64"] = round(
             full["batch64"]["median_ms"] / row["batch64"]["median_ms"], 2
         )
-    memory = engine.memory()
+    memory = searcher.memory()
     return {"count": count, "keep": keep, "budgets": rows, "memory": memory}
 
 
@@ -153,8 +153,8 @@ def bench_quantized(vectors: np.ndarray, queries: np.ndarray, repeats: int) -> d
             }
         )
     ladder_bytes = {
-        name: sum(row["bytes"] for row in engine.memory() if row["structure"].endswith("ladder"))
-        for name, engine in (("float", exact), ("4bit", four_bit))
+        name: sum(row["bytes"] for row in searcher.memory() if row["structure"].endswith("ladder"))
+        for name, searcher in (("float", exact), ("4bit", four_bit))
     }
     return {
         "count": len(vectors),
@@ -252,8 +252,8 @@ def bench_rerank(
     of shortlist-then-rerank pairs."""
     labels = np.array([item.split("/", 1)[0] if "/" in item else "" for item in ids])
     keep = vectors.shape[1]
-    engine = in_memory_index(vectors)
-    engine.cache_bytes = 1 << 30
+    searcher = in_memory_index(vectors)
+    searcher.cache_bytes = 1 << 30
     rng = np.random.default_rng(seed)
     rows_asked = rng.choice(len(vectors), min(queries, len(vectors)), replace=False)
     xq = vectors[rows_asked]
@@ -266,10 +266,10 @@ def bench_rerank(
     results = []
     for low, high, shortlist in configs:
         plan = SearchPlan(low, 11, high, (shortlist or 0) + 1)
-        found = engine.search(xq, plan).hits
-        I = np.array([[engine.rows[item] for item, _ in hits] for hits in found])
+        found = searcher.search(xq, plan).hits
+        I = np.array([[searcher.rows[item] for item, _ in hits] for hits in found])
         single = SearchPlan(low, 10, high, shortlist or 0)
-        run = lambda i, plan=single: engine.search(xq[i : i + 1], plan)  # noqa: E731
+        run = lambda i, plan=single: searcher.search(xq[i : i + 1], plan)  # noqa: E731
         precision = _precision_at_10(I, rows_asked, labels) if labels.any() else None
         results.append(
             {

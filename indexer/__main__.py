@@ -177,7 +177,7 @@ def _build_with_ray(config, args: argparse.Namespace):
 def _build(args: argparse.Namespace) -> None:
     from indexer.build import BuildConfig, build_index
     from models.checkpoint import DEFAULT_CHECKPOINT
-    from models.config import from_arguments
+    from models.options import from_arguments
 
     config = from_arguments(BuildConfig, args, model=args.model or DEFAULT_CHECKPOINT)
     if args.engine == "ray":

@@ -5,7 +5,8 @@ import logging
 import sys
 from pathlib import Path
 
-from models.config import BACKBONES, EncoderConfig, from_arguments
+from models.config import BACKBONES, EncoderConfig
+from models.options import from_arguments
 
 # The losses' names and TrainConfig's defaults, repeated here: models.losses and models.train
 # import torch, which --help should not wait for. tests/test_cli.py keeps them equal.

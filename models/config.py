@@ -1,11 +1,8 @@
 """Architecture of an encoder: everything needed to rebuild it from a checkpoint."""
 
-import argparse
-import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -151,14 +148,3 @@ def read_config(checkpoint: Path) -> dict:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path} is not valid JSON: {error}") from error
-
-
-Config = TypeVar("Config")
-
-
-def from_arguments(config_class: type[Config], args: argparse.Namespace, **given) -> Config:
-    """A config dataclass from a parsed command line: each field that an option of the same
-    name sets, then `given` (fields named otherwise, or with a computed default)."""
-    names = {field.name for field in dataclasses.fields(config_class)}
-    options = {name: value for name, value in vars(args).items() if name in names}
-    return config_class(**(options | given))

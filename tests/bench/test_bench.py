@@ -165,4 +165,4 @@ def test_the_startup_benchmark_times_a_service_on_a_written_index(tmp_path):
     assert startup_main(arguments) == 0
     results = json.loads((out / "startup.json").read_text())
     assert results["count"] == 2000 and len(results["startup_s"]) == 1
-    assert results["startup_s"][0] > 0 and results["index_written_s"] > 0
+    assert results["startup_s"][0] > 0 and results["index_written_s"] >= 0
