@@ -53,7 +53,7 @@ def split_index(index: LoadedIndex, shards_root: Path, count: int) -> list[Path]
     bounds = np.linspace(0, len(index.ids), count + 1).round().astype(int)
     written = []
     for shard, (start, stop) in enumerate(itertools.pairwise(bounds)):
-        # Each shard gets its own checksums, and 4-bit codes if the whole index had them.
+        # Each shard gets its own checksums, and 4-bit codes as the index's build chose them.
         manifest = dataclasses.replace(
             index.manifest,
             count=int(stop - start),
@@ -67,7 +67,7 @@ def split_index(index: LoadedIndex, shards_root: Path, count: int) -> list[Path]
             hashes=index.hashes[start:stop],
             manifest=manifest,
             model_dir=index.model_dir,
-            four_bit="always" if index.manifest.four_bit else "never",
+            four_bit=index.manifest.build.four_bit or "auto",
         )
         written.append(out)
     return written

@@ -13,7 +13,7 @@ import faiss
 import numpy as np
 
 from models.config import MODEL_FILES, ONNX_FILE
-from search.four_bit import FOUR_BIT_MODES, four_bit_budgets
+from search.four_bit import four_bit_budgets
 from search.index_dir import (
     CHECKSUMMED_FILES,
     HASHES_FILE,
@@ -44,8 +44,6 @@ def write_index(
     index already at `out` is replaced only once the new one is complete on disk. Returns the
     manifest written.
     """
-    if four_bit not in FOUR_BIT_MODES:
-        raise ValueError(f"unknown 4-bit mode {four_bit!r}; choose one of {FOUR_BIT_MODES}")
     if vectors.ndim != 2 or vectors.shape[0] != len(ids):
         raise ValueError(f"{vectors.shape[0]} vectors for {len(ids)} ids")
     if len(hashes) != len(ids):

@@ -78,6 +78,11 @@ class SearchIndex:
         """N x keep float32, importance order, not normalised (mapped from vectors.npy)."""
         return self.index.vectors
 
+    @property
+    def index_type(self) -> str:
+        """What serves the budgets, in words: "flat", or "flat + 4-bit shortlists"."""
+        return "flat + 4-bit shortlists" if self.index.codes else "flat"
+
     def is_exact(self, k_features: int) -> bool:
         """Whether a search at this budget is exact: it is, unless 4-bit codes serve it."""
         return k_features not in self.index.codes
@@ -196,7 +201,7 @@ class SearchIndex:
             "count": manifest.count,
             "importance": list(manifest.importance),
             "index_version": self.version,
-            "index_type": "flat + 4-bit shortlists" if manifest.four_bit else "flat",
+            "index_type": self.index_type,
             "exact": not manifest.four_bit,
             "four_bit": {
                 "shortlists": {budget.features: budget.shortlist for budget in manifest.four_bit},
@@ -297,9 +302,10 @@ class SearchIndex:
 
     def _held(self, k_features: int) -> faiss.Index | FourBitCodes | None:
         """What already serves budget `k_features` (the ladder or the cache), if anything."""
+        held = self._ladder.get(k_features)  # budgets are only added: no lock on this path
+        if held is not None:
+            return held
         with self._lock:
-            if k_features in self._ladder:
-                return self._ladder[k_features]
             cached = self._cache.get(k_features)
             if cached is not None:
                 self._cache.move_to_end(k_features)

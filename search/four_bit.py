@@ -64,10 +64,11 @@ def four_bit_budgets(vectors: np.ndarray, mode: str = "auto") -> list[FourBitCod
     """The 4-bit codes of the ladder's budgets from FOUR_BIT_FROM up, when `mode` asks for
     them ("auto": above FOUR_BIT_ABOVE items); none otherwise, and none for a gallery of fewer
     than FOUR_BIT_LEAST_ROWS rows, too few to learn codes from (and fast to scan anyway)."""
+    if mode not in FOUR_BIT_MODES:
+        raise ValueError(f"unknown 4-bit mode {mode!r}; choose one of {', '.join(FOUR_BIT_MODES)}")
     count, keep = vectors.shape
-    if mode == "never" or (mode == "auto" and count <= FOUR_BIT_ABOVE):
-        return []
-    if count < FOUR_BIT_LEAST_ROWS:
+    small = count <= FOUR_BIT_ABOVE if mode == "auto" else count < FOUR_BIT_LEAST_ROWS
+    if mode == "never" or small:
         return []
     budgets = [budget for budget in ladder_budgets(keep) if budget >= FOUR_BIT_FROM]
     return [four_bit_codes(vectors, budget) for budget in budgets]

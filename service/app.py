@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
             loaded.searcher.count,
             active.index,
             loaded.searcher.keep,
-            loaded.searcher.describe()["index_type"],
+            loaded.searcher.index_type,
         )
         yield
 
